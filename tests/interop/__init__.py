@@ -1,0 +1,1 @@
+"""Interop tests against real peers on loopback (run them through ./scripts/test.sh)."""
