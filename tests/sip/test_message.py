@@ -1,4 +1,4 @@
-"""Requests/responses: building, serializing, parsing datagrams, make_response (RFC 3261 §7, §8.2.6, §18.3)."""
+"""Requests and responses: building, serializing, parsing datagrams (RFC 3261 §7, §8.2.6, §18.3)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def test_golden_round_trip() -> None:
 
 
 def test_parse_response() -> None:
-    data = (b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\n"
+    data = (b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n"
+            b"Via: SIP/2.0/UDP b;branch=z9hG4bK2\r\n"
             b"From: <sip:a@a>;tag=1\r\nTo: <sip:b@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
             b"Content-Length: 0\r\n\r\n")
     msg = parse_message(data)
@@ -210,7 +211,8 @@ def test_oversize_datagram_is_513() -> None:
     (b"SIP/x 200 OK\r\n\r\n", 400, "Malformed Status-Line"),
     (b"OPTIONS sip:a@b SIP/2.0\r\n\r\n", 400, "Missing Call-ID header"),
     (_msg(b"Call-ID: \r\n").replace(b"Call-ID: c\r\n", b""), 400, "Invalid Call-ID header"),
-    (_msg(b"").replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE"), 400, "CSeq method does not match request method"),
+    (_msg(b"").replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE"), 400,
+     "CSeq method does not match request method"),
     (_msg(b"").replace(b"CSeq: 1 OPTIONS", b"CSeq: OPTIONS"), 400, "Invalid CSeq header"),
     (_msg(b"").replace(b"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n", b""), 400, "Missing Via header"),
     (_msg(b"").replace(b"branch=z9hG4bK1", b"branch=;"), 400, "Malformed Via header"),
@@ -251,7 +253,8 @@ def test_error_response_for_a_malformed_request() -> None:
         parse_message(data)
     resp = error_response(data, info.value)
     assert resp is not None
-    assert bytes(resp).startswith(b"SIP/2.0 400 Content-Length 120 exceeds body of 5 bytes\r\nVia: SIP/2.0/UDP h")
+    assert bytes(resp).startswith(
+        b"SIP/2.0 400 Content-Length 120 exceeds body of 5 bytes\r\nVia: SIP/2.0/UDP h")
     assert resp.call_id == "c" and resp.cseq == CSeq(1, "OPTIONS")
 
 

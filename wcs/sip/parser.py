@@ -66,12 +66,12 @@ def _split_fields(lines: list[str]) -> list[tuple[str, str, str]]:
         if not colon:
             raise SipParseError("Malformed header line")
         name = name.rstrip(" \t")
-        key = keys.get(name)
-        if key is None:
+        known = keys.get(name)
+        if known is None:
             if not is_token(name):
                 raise SipParseError("Malformed header line")
-            key = header_key(name)
-        items.append((key, name, value.strip(" \t")))
+            known = header_key(name)
+        items.append((known, name, value.strip(" \t")))
     return items
 
 
