@@ -13,13 +13,15 @@ arguments (unknown profile, wrong key length) become
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import pylibsrtp
 
 from wcs.rtp.errors import RtpUsageError, SrtpError
 
 __all__ = ["PROFILES", "SrtpProfile", "SrtpSession"]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 class SrtpProfile(NamedTuple):
@@ -125,24 +127,24 @@ class SrtpSession:
         """Key from SDES (RFC 4568 §6.1 inline ``key||salt``, base64-decoded by the caller)."""
         return cls(profile, tx_key_salt, rx_key_salt)
 
-    def protect(self, rtp: bytes) -> bytes:
+    def protect(self, rtp: Buffer) -> bytes:
         """Encrypt and authenticate an outgoing RTP packet."""
         return _run(self._tx.protect, rtp)
 
-    def unprotect(self, srtp: bytes) -> bytes:
+    def unprotect(self, srtp: Buffer) -> bytes:
         """Authenticate, replay-check and decrypt an incoming SRTP packet."""
         return _run(self._rx.unprotect, srtp)
 
-    def protect_rtcp(self, rtcp: bytes) -> bytes:
+    def protect_rtcp(self, rtcp: Buffer) -> bytes:
         """Encrypt and authenticate an outgoing (compound) RTCP packet."""
         return _run(self._tx.protect_rtcp, rtcp)
 
-    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
+    def unprotect_rtcp(self, srtcp: Buffer) -> bytes:
         """Authenticate, replay-check and decrypt an incoming SRTCP packet."""
         return _run(self._rx.unprotect_rtcp, srtcp)
 
 
-def _run(func: Callable[[bytes], bytes], data: bytes) -> bytes:
+def _run(func: Callable[[bytes], bytes], data: Buffer) -> bytes:
     if type(data) is not bytes:
         data = bytes(data)
     try:
