@@ -1,0 +1,419 @@
+"""WebRTC ⇄ plain-RTP SDP translation for a relaying gateway.
+
+The gateway terminates ICE/DTLS-SRTP towards the browser and relays RTP payloads
+unchanged to the SIP side, so both legs must agree on the same codecs; only payload
+type numbers (and telephone-event clock rates) may differ and are mapped by the
+relay.  Four translations cover both call directions:
+
+outgoing call (browser offers)::
+
+    browser offer ──sip_offer_from_webrtc──▶ SIP offer (INVITE)
+    browser answer ◀──webrtc_answer_from_sip── SIP answer (2xx/18x)
+
+incoming call (SIP offers)::
+
+    SIP offer ──webrtc_offer_from_sip──▶ browser offer
+    SIP answer (2xx) ◀──sip_answer_from_webrtc── browser answer
+
+The SIP side is plain ``RTP/AVP``: no ICE, DTLS, mid, msid, ssrc, rid, extmap,
+rtcp-mux, rtcp-rsize, BUNDLE or browser-only rtcp-fb.  M-line i of the SIP offer is
+m-line i of the browser offer (streams we cannot carry get port 0, RFC 3264 §6 keeps
+the count).  Towards the browser every stream carries ICE credentials, the DTLS
+fingerprint, ``a=rtcp-mux`` and our candidates; for an incoming call the ``a=mid``
+of each m-line is the index of the SIP m-line it stands for, so the answer maps
+back without extra state.
+
+Directions: each SDP speaks for the party it proxies (the SIP answer's direction
+becomes the browser answer's, and vice versa), restricted by RFC 3264 §6.1.
+``StreamPlan.direction`` is always seen from the browser: ``sendonly`` = the browser
+sends and the SIP side only receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from wcs.sdp.build import (
+    candidate_address,
+    connection,
+    format_lines,
+    new_session,
+    rejected_copy,
+    remote_rtcp,
+    remote_rtp,
+    session_lines,
+    validate_extra_lines,
+)
+from wcs.sdp.codecs import WEBRTC_HELPERS, Format, find_match, media_formats
+from wcs.sdp.errors import NoCommonCodec
+from wcs.sdp.h264 import h264_answer_fmtp
+from wcs.sdp.model import Line, MediaDescription, SessionDescription
+from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
+from wcs.sdp.policy import CodecPolicy
+
+SIP_PROTOS = ("RTP/AVP", "RTP/AVPF")
+_MEDIA = ("audio", "video")
+_PASSIVE_FB = ("nack pli", "ccm fir")  # keyframe requests: the relay forwards them end to end
+
+
+@dataclass
+class WebRtcTransport:
+    """Our ICE/DTLS parameters towards the browser."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprint: str                      # "sha-256 AB:CD:…"
+    candidates: list[str]                 # a=candidate values ("1 1 udp 2130706431 1.2.3.4 40000 typ host")
+    ice_lite: bool = True
+    session_id: str = "0"                 # o= session id of the SDP we send to the browser
+    stream_id: str = "wcs"                # a=msid stream id
+
+
+@dataclass
+class SipTransport:
+    """Our plain-RTP side: address and RTP port per SIP m-line index."""
+
+    address: str
+    ports: dict[int, int]                 # m-line index → RTP port; missing index → stream rejected
+    session_id: str = "0"                 # o= session id (version starts at 1)
+    username: str = "-"
+    ptime: int | None = 20                # a=ptime on audio m-lines (None: omit)
+
+
+@dataclass(frozen=True)
+class PtPair:
+    """One payload type as the browser and the SIP side number it."""
+
+    webrtc_pt: int
+    sip_pt: int
+    name: str
+    clock_rate: int                       # the browser leg's clock rate
+    sip_clock_rate: int | None = None     # set when the SIP leg differs (telephone-event 48000 ⇄ 8000)
+
+
+@dataclass
+class StreamPlan:
+    """What the relay needs for one media stream (one per m-line)."""
+
+    kind: str
+    webrtc_mid: str | None
+    codecs: list[PtPair]
+    sip_remote: tuple[str, int] | None
+    sip_remote_rtcp: tuple[str, int] | None
+    direction: str                        # seen from the browser; "inactive" when rejected
+    sip_index: int | None = None          # m-line index on the SIP side
+    sip_rtcp_mux: bool = False            # RTCP shares the RTP port on the SIP side
+    webrtc_index: int | None = None       # m-line index on the browser side
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.codecs)
+
+
+def _rejected_plan(kind: str, mid: str | None, sip_index: int | None, webrtc_index: int | None) -> StreamPlan:
+    return StreamPlan(kind, mid, [], None, None, "inactive", sip_index, False, webrtc_index)
+
+
+def _is_event(fmt: Format) -> bool:
+    return fmt.encoding == "telephone-event"
+
+
+def _is_real(fmt: Format) -> bool:
+    return fmt.encoding not in ("telephone-event", "cn") and fmt.encoding not in WEBRTC_HELPERS
+
+
+# ---------------------------------------------------------------- outgoing call
+
+
+def sip_offer_from_webrtc(offer: SessionDescription, sip: SipTransport, policy: CodecPolicy,
+                          extra_lines: Iterable[str] = ()) -> SessionDescription:
+    """The INVITE's SDP for a browser offer (see module docstring)."""
+    extra = validate_extra_lines(extra_lines)
+    out = new_session(sip.username, sip.session_id, sip.address)
+    out.lines = session_lines(sip.address, extra)
+    usable = False
+    for index, md in enumerate(offer.media):
+        port = sip.ports.get(index)
+        kept: list[Format] = []
+        if md.kind in _MEDIA and not md.rejected and port:
+            kept = policy.order([f for f in media_formats(md) if policy.offer_to_sip(f)])
+        rates = {f.clock_rate for f in kept if _is_real(f)}
+        kept = [f for f in kept if not _is_event(f) or f.clock_rate in rates]
+        if not rates or port is None:
+            out.media.append(rejected_copy(md, "RTP/AVP" if "RTP/" in md.proto else md.proto))
+            continue
+        usable = True
+        section = MediaDescription(md.kind, port, None, "RTP/AVP", [str(f.pt) for f in kept])
+        for fmt in kept:
+            section.lines += format_lines(fmt, _sip_offer_fmtp(fmt), static_rtpmap=False)
+        if md.kind == "video":
+            section.lines += _wildcard_fb(kept)
+        if md.kind == "audio" and sip.ptime:
+            section.lines.append(("a", f"ptime:{sip.ptime}"))
+        section.lines.append(("a", offer.media_direction(md)))
+        out.media.append(section)
+    if not usable:
+        raise NoCommonCodec()
+    return out
+
+
+def _sip_offer_fmtp(fmt: Format) -> str:
+    """The browser's fmtp, slimmed for a SIP INVITE.
+
+    ``x-google-*`` parameters are dropped; so is H.264 ``level-asymmetry-allowed``
+    (SIP peers rarely use it, and without it RFC 6184 §8.2.2 falls back to the lower
+    common level, which :func:`h264_answer_fmtp` honours).  telephone-event at
+    8000 Hz gets the customary ``0-15`` (the RFC 4733 §2.4.1 default, spelled out).
+    """
+    if _is_event(fmt) and not fmt.fmtp:
+        return "0-15" if fmt.clock_rate == 8000 else ""
+    drop = ("x-google-", "level-asymmetry-allowed") if fmt.encoding == "h264" else ("x-google-",)
+    items = [item.strip() for item in fmt.fmtp.split(";") if item.strip()]
+    return ";".join(item for item in items if not item.lower().startswith(drop))
+
+
+def _wildcard_fb(formats: list[Format]) -> list[Line]:
+    """``a=rtcp-fb:* …`` for the keyframe requests every kept video format offered."""
+    real = [f for f in formats if _is_real(f)]
+    return [("a", f"rtcp-fb:* {fb}") for fb in _PASSIVE_FB if real and all(fb in f.rtcp_fb for f in real)]
+
+
+def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: SessionDescription,
+                           transport: WebRtcTransport, *, sip_offer: SessionDescription | None = None,
+                           ) -> tuple[SessionDescription, list[StreamPlan]]:
+    """The browser's answer for a SIP answer to :func:`sip_offer_from_webrtc`.
+
+    ``sip_offer`` (optional) limits the SIP answer to what was offered.  Raises
+    :class:`NoCommonCodec` when no stream survives.
+    """
+    out = _webrtc_session(transport)
+    plans: list[StreamPlan] = []
+    for index, bmd in enumerate(webrtc_offer.media):
+        smd = sip_answer.media[index] if index < len(sip_answer.media) else None
+        offered = sip_offer.media[index] if sip_offer and index < len(sip_offer.media) else None
+        plan = _answer_stream(sip_answer, smd, offered, webrtc_offer, bmd, index)
+        plans.append(plan)
+        if not plan.accepted:
+            out.media.append(_webrtc_rejected(bmd, transport))
+            continue
+        assert smd is not None
+        bf = {f.pt: f for f in media_formats(bmd)}
+        sf = {f.pt: f for f in media_formats(smd)}
+        section = _webrtc_section(bmd.kind, bmd.proto, bmd.mid, transport, "passive"
+                                  if bmd.attribute("setup") != "passive" else "active",
+                                  reverse_direction(plan.direction), [p.webrtc_pt for p in plan.codecs])
+        for pair in plan.codecs:
+            b, s = bf[pair.webrtc_pt], sf[pair.sip_pt]
+            fb = [x for x in b.rtcp_fb if x in _PASSIVE_FB or (x == "nack" and x in s.rtcp_fb)]
+            section.lines += format_lines(b, _answer_fmtp(b, s), fb if bmd.kind == "video" else ())
+        out.media.append(section)
+    _finish_webrtc(out, webrtc_offer, plans, transport)
+    return out, plans
+
+
+def _answer_stream(sip_answer: SessionDescription, smd: MediaDescription | None,
+                   offered: MediaDescription | None, webrtc_offer: SessionDescription,
+                   bmd: MediaDescription, index: int) -> StreamPlan:
+    """Match one SIP answer m-line against the browser's offered formats."""
+    if smd is None or smd.rejected or smd.kind != bmd.kind or bmd.rejected or bmd.kind not in _MEDIA:
+        return _rejected_plan(bmd.kind, bmd.mid, index, index)
+    browser = [f for f in media_formats(bmd) if f.encoding not in WEBRTC_HELPERS]
+    answered = media_formats(smd)
+    if offered is not None:
+        allowed = media_formats(offered)
+        answered = [f for f in answered if find_match(f, allowed) is not None]
+    pairs: list[PtPair] = []
+    used: set[int] = set()
+    for s in answered:
+        if not _is_real(s):
+            continue
+        b = find_match(s, [f for f in browser if f.pt not in used])
+        if b is not None:
+            used.add(b.pt)
+            pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate))
+    if not pairs:
+        return _rejected_plan(bmd.kind, bmd.mid, index, index)
+    pairs += _event_pairs([f for f in browser if _is_event(f)], [f for f in answered if _is_event(f)],
+                          pairs[0].clock_rate)
+    offer_dir = webrtc_offer.media_direction(bmd)
+    sip_dir = effective_direction(sip_answer, smd)
+    ours = intersect_directions(answer_direction(offer_dir), sip_dir)
+    return StreamPlan(bmd.kind, bmd.mid, pairs, remote_rtp(sip_answer, smd), remote_rtcp(sip_answer, smd),
+                      reverse_direction(ours), index, smd.has_attribute("rtcp-mux"), index)
+
+
+def _event_pairs(browser: list[Format], sip: list[Format], codec_rate: int) -> list[PtPair]:
+    """telephone-event pairs: same rate where both have it, plus the browser's event
+    format at the audio codec's rate mapped to a SIP one of another rate (the relay
+    rescales) so the browser can send DTMF with its codec (RFC 4733 §2.1)."""
+    pairs: list[PtPair] = []
+    for s in sip:
+        b = next((f for f in browser if f.clock_rate == s.clock_rate), None)
+        if b is not None and all(p.webrtc_pt != b.pt for p in pairs):
+            pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate))
+    if sip and all(p.clock_rate != codec_rate for p in pairs):
+        b = next((f for f in browser if f.clock_rate == codec_rate), None)
+        if b is not None:
+            s = next((f for f in sip if f.clock_rate == 8000), sip[0])
+            pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate, s.clock_rate))
+    return pairs
+
+
+def _answer_fmtp(offer: Format, answer: Format) -> str:
+    """fmtp for ``answer``'s configuration written on ``offer``'s PT."""
+    if offer.encoding == "h264":
+        return h264_answer_fmtp(offer.fmtp, answer.fmtp or offer.fmtp)
+    if _is_event(offer):
+        if answer.clock_rate == offer.clock_rate and answer.fmtp:
+            return answer.fmtp
+        return offer.fmtp or "0-15"
+    return answer.fmtp
+
+
+# ---------------------------------------------------------------- incoming call
+
+
+def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransport,
+                          policy: CodecPolicy) -> SessionDescription:
+    """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes."""
+    out = _webrtc_session(transport)
+    for index, smd in enumerate(sip_offer.media):
+        if smd.kind not in _MEDIA or smd.rejected or smd.proto.upper() not in SIP_PROTOS:
+            continue
+        kept = policy.order([f for f in media_formats(smd) if policy.accept_from_sip(f)])
+        if not any(_is_real(f) for f in kept):
+            continue
+        section = _webrtc_section(smd.kind, "UDP/TLS/RTP/SAVPF", str(index), transport, "actpass",
+                                  effective_direction(sip_offer, smd), [f.pt for f in kept])
+        for fmt in kept:
+            fb = _PASSIVE_FB if smd.kind == "video" and _is_real(fmt) else ()
+            section.lines += format_lines(fmt, fmt.fmtp, fb)
+        out.media.append(section)
+    if not out.media:
+        raise NoCommonCodec()
+    mids = [md.mid for md in out.media if md.mid is not None]
+    out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
+    _add_msid_semantic(out, transport)
+    return out
+
+
+def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: SessionDescription,
+                           sip: SipTransport, extra_lines: Iterable[str] = ()
+                           ) -> tuple[SessionDescription, list[StreamPlan]]:
+    """The 2xx SDP for the SIP offer, from the browser's answer to :func:`webrtc_offer_from_sip`."""
+    extra = validate_extra_lines(extra_lines)
+    out = new_session(sip.username, sip.session_id, sip.address)
+    out.lines = session_lines(sip.address, extra)
+    by_mid = {md.mid: (i, md) for i, md in enumerate(webrtc_answer.media) if md.mid is not None}
+    plans: list[StreamPlan] = []
+    for index, smd in enumerate(sip_offer.media):
+        webrtc_index, bmd = by_mid.get(str(index), (None, None))
+        port = sip.ports.get(index)
+        pairs: list[PtPair] = []
+        if bmd is not None and not bmd.rejected and not smd.rejected and port:
+            pairs = _sip_pairs(media_formats(smd), media_formats(bmd))
+        if not pairs or bmd is None or port is None:
+            out.media.append(rejected_copy(smd))
+            plans.append(_rejected_plan(smd.kind, bmd.mid if bmd else None, index, webrtc_index))
+            continue
+        direction = intersect_directions(answer_direction(effective_direction(sip_offer, smd)),
+                                         webrtc_answer.media_direction(bmd))
+        section = MediaDescription(smd.kind, port, None, smd.proto, [str(p.sip_pt) for p in pairs])
+        sf = {f.pt: f for f in media_formats(smd)}
+        bf = {f.pt: f for f in media_formats(bmd)}
+        for pair in pairs:
+            s, b = sf[pair.sip_pt], bf[pair.webrtc_pt]
+            fb = [x for x in b.rtcp_fb if x in s.rtcp_fb] if smd.proto.upper() == "RTP/AVPF" else []
+            section.lines += format_lines(s, _answer_fmtp(s, b), fb, static_rtpmap=False)
+        if smd.kind == "audio" and sip.ptime:
+            section.lines.append(("a", f"ptime:{sip.ptime}"))
+        mux = smd.has_attribute("rtcp-mux")
+        if mux:
+            section.lines.append(("a", "rtcp-mux"))
+        section.lines.append(("a", direction))
+        out.media.append(section)
+        plans.append(StreamPlan(smd.kind, bmd.mid, pairs, remote_rtp(sip_offer, smd),
+                                remote_rtcp(sip_offer, smd), direction, index, mux, webrtc_index))
+    if not any(p.accepted for p in plans):
+        raise NoCommonCodec()
+    return out, plans
+
+
+def _sip_pairs(offered: list[Format], answered: list[Format]) -> list[PtPair]:
+    """Browser-answered formats mapped onto the SIP offer's PTs (same PT preferred)."""
+    pairs: list[PtPair] = []
+    used: set[int] = set()
+    for b in answered:
+        if b.encoding in WEBRTC_HELPERS:
+            continue
+        s = find_match(b, [f for f in offered if f.pt not in used])
+        if s is not None:
+            used.add(s.pt)
+            pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate))
+    return pairs if any(p.name.lower() not in ("telephone-event", "cn") for p in pairs) else []
+
+
+# ---------------------------------------------------------------- browser-side sections
+
+
+def _webrtc_session(transport: WebRtcTransport) -> SessionDescription:
+    address = (candidate_address(transport.candidates) or ("0.0.0.0", 9))[0]
+    out = new_session("-", transport.session_id, address)
+    out.lines = [("t", "0 0")]
+    if transport.ice_lite:
+        out.lines.append(("a", "ice-lite"))
+    return out
+
+
+def _webrtc_section(kind: str, proto: str, mid: str | None, transport: WebRtcTransport, setup: str,
+                    direction: str, pts: list[int]) -> MediaDescription:
+    address, port = candidate_address(transport.candidates) or ("0.0.0.0", 9)
+    md = MediaDescription(kind, port, None, proto, [str(pt) for pt in pts])
+    md.lines = [("c", connection(address))]
+    md.lines += [("a", f"candidate:{c.removeprefix('a=').removeprefix('candidate:')}")
+                 for c in transport.candidates]
+    if transport.candidates:
+        md.lines.append(("a", "end-of-candidates"))
+    md.lines += [("a", f"ice-ufrag:{transport.ice_ufrag}"), ("a", f"ice-pwd:{transport.ice_pwd}"),
+                 ("a", f"fingerprint:{transport.fingerprint}"), ("a", f"setup:{setup}")]
+    if mid is not None:
+        md.lines.append(("a", f"mid:{mid}"))
+    md.lines.append(("a", direction))
+    if direction in ("sendrecv", "sendonly"):
+        md.lines.append(("a", f"msid:{transport.stream_id} {transport.stream_id}-{kind}-{mid or 0}"))
+    md.lines.append(("a", "rtcp-mux"))
+    return md
+
+
+def _webrtc_rejected(bmd: MediaDescription, transport: WebRtcTransport) -> MediaDescription:
+    """A port-0 answer section keeping the mid (JSEP §5.3.1, RFC 8843 §7.3.3)."""
+    md = rejected_copy(bmd)
+    md.lines = [("c", "IN IP4 0.0.0.0")]
+    if bmd.mid is not None:
+        md.lines.append(("a", f"mid:{bmd.mid}"))
+    if "RTP/" in bmd.proto:
+        md.lines += [("a", f"ice-ufrag:{transport.ice_ufrag}"), ("a", f"ice-pwd:{transport.ice_pwd}"),
+                     ("a", f"fingerprint:{transport.fingerprint}"), ("a", "setup:passive"),
+                     ("a", "inactive"), ("a", "rtcp-mux")]
+    return md
+
+
+def _finish_webrtc(out: SessionDescription, offer: SessionDescription, plans: list[StreamPlan],
+                   transport: WebRtcTransport) -> None:
+    """BUNDLE group of the accepted offered mids (RFC 8843 §7.3); NoCommonCodec if none."""
+    if not any(p.accepted for p in plans):
+        raise NoCommonCodec()
+    accepted = {p.webrtc_mid for p in plans if p.accepted and p.webrtc_mid is not None}
+    groups = offer.groups("BUNDLE")
+    if groups:
+        mids = [mid for mid in groups[0] if mid in accepted]
+        if mids:
+            out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
+    _add_msid_semantic(out, transport)
+
+
+def _add_msid_semantic(out: SessionDescription, transport: WebRtcTransport) -> None:
+    if any(md.has_attribute("msid") for md in out.media):
+        out.lines.append(("a", f"msid-semantic: WMS {transport.stream_id}"))
