@@ -141,7 +141,9 @@ def media_formats(md: MediaDescription) -> list[Format]:
 
 def formats_match(a: Format, b: Format) -> bool:
     """Same media format configuration (PT numbers are not compared)."""
-    if a.encoding != b.encoding or a.clock_rate != b.clock_rate or a.channels != b.channels:
+    if a.encoding != b.encoding or a.clock_rate != b.clock_rate:
+        return False
+    if a.channels != b.channels and a.encoding != "opus":  # RFC 7587 §7: opus is always /2; some send /1
         return False
     if a.encoding == "h264":
         return h264_same_configuration(a.fmtp, b.fmtp)

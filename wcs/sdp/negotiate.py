@@ -95,16 +95,26 @@ class VersionedOrigin:
     version: int = 1
     _last_body: str | None = None
 
+    @classmethod
+    def adopt(cls, sd: SessionDescription) -> VersionedOrigin:
+        """Continue the numbering of an SDP we already sent (e.g. the initial offer)."""
+        o = sd.origin
+        return cls(o.username, o.session_id, o.address, o.session_version, _body(sd))
+
     def stamp(self, sd: SessionDescription) -> SessionDescription:
         """Set ``sd.origin`` (in place, returned) bumping the version if the body changed."""
         addrtype = "IP6" if ":" in self.address else "IP4"
-        sd.origin = Origin(self.username, self.session_id, 0, "IN", addrtype, self.address)
-        body = str(sd)
+        body = _body(sd)
         if self._last_body is not None and body != self._last_body:
             self.version += 1
         self._last_body = body
-        sd.origin.session_version = self.version
+        sd.origin = Origin(self.username, self.session_id, self.version, "IN", addrtype, self.address)
         return sd
+
+
+def _body(sd: SessionDescription) -> str:
+    """Everything but v= and o=: what decides whether the version must change."""
+    return str(sd).split("\r\n", 2)[2]
 
 
 def remote_changed(previous: SessionDescription | None, new: SessionDescription) -> bool:

@@ -32,7 +32,7 @@ sends and the SIP side only receives.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wcs.sdp.build import (
     candidate_address,
@@ -105,7 +105,27 @@ class StreamPlan:
     sip_index: int | None = None          # m-line index on the SIP side
     sip_rtcp_mux: bool = False            # RTCP shares the RTP port on the SIP side
     webrtc_index: int | None = None       # m-line index on the browser side
-    extra: dict[str, str] = field(default_factory=dict)
+    sip_formats: list[Format] = field(default_factory=list)  # negotiated formats as OUR SIP SDP declared them
+    webrtc_direction: str = "inactive"    # what the browser leg negotiated (fixed: no renegotiation)
+
+    def pair_for_sip_pt(self, pt: int) -> PtPair | None:
+        """The pair for a PT arriving from the SIP side.
+
+        A peer may send with the PT it declared (``sip_pt``) or the one we declared,
+        which is always ``webrtc_pt`` (our SIP SDP reuses the browser's numbers and
+        our browser SDP the SIP peer's); same-rate pairs come first.
+        """
+        for pair in self.codecs:
+            if pair.sip_pt == pt:
+                return pair
+        for pair in self.codecs:
+            if pair.webrtc_pt == pt and not pair.sip_clock_rate:
+                return pair
+        return None
+
+    def pair_for_webrtc_pt(self, pt: int) -> PtPair | None:
+        """The pair for a PT arriving from the browser."""
+        return next((pair for pair in self.codecs if pair.webrtc_pt == pt), None)
 
     @property
     def accepted(self) -> bool:
@@ -239,9 +259,16 @@ def _answer_stream(sip_answer: SessionDescription, smd: MediaDescription | None,
                           pairs[0].clock_rate)
     offer_dir = webrtc_offer.media_direction(bmd)
     sip_dir = effective_direction(sip_answer, smd)
-    ours = intersect_directions(answer_direction(offer_dir), sip_dir)
+    browser_dir = reverse_direction(intersect_directions(answer_direction(offer_dir), sip_dir))
     return StreamPlan(bmd.kind, bmd.mid, pairs, remote_rtp(sip_answer, smd), remote_rtcp(sip_answer, smd),
-                      reverse_direction(ours), index, smd.has_attribute("rtcp-mux"), index)
+                      browser_dir, index, smd.has_attribute("rtcp-mux"), index,
+                      _declared([b for b in browser if any(p.webrtc_pt == b.pt and not p.sip_clock_rate
+                                                           for p in pairs)]), browser_dir)
+
+
+def _declared(browser: list[Format]) -> list[Format]:
+    """The formats as our SIP offer declared them (browser PTs, slimmed fmtp)."""
+    return [replace(b, fmtp=_sip_offer_fmtp(b)) for b in browser]
 
 
 def _event_pairs(browser: list[Format], sip: list[Format], codec_rate: int) -> list[PtPair]:
@@ -289,6 +316,8 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
                                   effective_direction(sip_offer, smd), [f.pt for f in kept])
         for fmt in kept:
             fb = _PASSIVE_FB if smd.kind == "video" and _is_real(fmt) else ()
+            if fmt.encoding == "opus":
+                fmt = replace(fmt, channels=2)   # RFC 7587 §7; browsers insist on opus/48000/2
             section.lines += format_lines(fmt, fmt.fmtp, fb)
         out.media.append(section)
     if not out.media:
@@ -335,7 +364,10 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
         section.lines.append(("a", direction))
         out.media.append(section)
         plans.append(StreamPlan(smd.kind, bmd.mid, pairs, remote_rtp(sip_offer, smd),
-                                remote_rtcp(sip_offer, smd), direction, index, mux, webrtc_index))
+                                remote_rtcp(sip_offer, smd), direction, index, mux, webrtc_index,
+                                [replace(sf[p.sip_pt], fmtp=_answer_fmtp(sf[p.sip_pt], bf[p.webrtc_pt]))
+                                 for p in pairs],
+                                webrtc_answer.media_direction(bmd)))
     if not any(p.accepted for p in plans):
         raise NoCommonCodec()
     return out, plans

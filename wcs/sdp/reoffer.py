@@ -1,0 +1,189 @@
+"""SIP-side renegotiation on an established call (RFC 3264 §8, RFC 6337).
+
+The browser leg cannot be renegotiated (the WebSDK leaves its peer connection stuck
+on a second remote description), so every later SIP offer or answer is fitted to the
+codecs and directions the browser leg already agreed, kept in the
+:class:`~wcs.sdp.webrtc.StreamPlan` list:
+
+* :func:`answer_sip_reoffer` answers a SIP re-INVITE / UPDATE offer: hold and
+  resume (RFC 6337 §5: ``sendonly``/``inactive``, legacy ``c=0.0.0.0``), a new
+  remote address or PT numbering, streams removed (port 0) or added (refused with
+  port 0: the browser leg has no m-line for them).  An existing stream left without
+  a common codec raises :class:`NoCommonCodec` so that the re-INVITE gets a 488
+  and the session continues unchanged (RFC 3261 §14.2).
+* :func:`sip_offer_from_plans` writes our own re-offer (browser hold/resume, a
+  re-INVITE without SDP, a session refresh) from the plans, keeping the PT mapping
+  of the session (RFC 3264 §8.3.2).
+* :func:`apply_sip_answer` updates the plans from the answer to such an offer, or
+  from a 2xx SDP that differs from the 18x one.
+
+Our ``o=`` goes through a :class:`~wcs.sdp.negotiate.VersionedOrigin`: the version
+rises by one exactly when our SDP changes (RFC 3264 §8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from wcs.sdp.build import (
+    format_lines,
+    rejected_copy,
+    remote_rtcp,
+    remote_rtp,
+    session_lines,
+    validate_extra_lines,
+)
+from wcs.sdp.codecs import Format, find_match, media_formats
+from wcs.sdp.errors import NoCommonCodec
+from wcs.sdp.h264 import h264_answer_fmtp
+from wcs.sdp.model import MediaDescription, Origin, SessionDescription
+from wcs.sdp.negotiate import (
+    VersionedOrigin,
+    answer_direction,
+    effective_direction,
+    intersect_directions,
+    reverse_direction,
+)
+from wcs.sdp.webrtc import PtPair, SipTransport, StreamPlan
+
+
+def _ours(plan: StreamPlan, pair: PtPair) -> Format | None:
+    """Our declared SIP format for ``pair`` (same PT as the browser's, else same codec)."""
+    rate = pair.sip_clock_rate or pair.clock_rate
+    cands = [f for f in plan.sip_formats if f.encoding == pair.name.lower() and f.clock_rate == rate]
+    return next((f for f in cands if f.pt == pair.webrtc_pt), cands[0] if cands else None)
+
+
+def _remap(plan: StreamPlan, remote: list[Format]) -> tuple[list[PtPair], list[tuple[Format, Format]]]:
+    """The plan's pairs re-pointed at the PTs ``remote`` uses for the same formats, and
+    the (ours, theirs) format pairs still in common."""
+    pairs: list[PtPair] = []
+    common: list[tuple[Format, Format]] = []
+    for pair in plan.codecs:
+        ours = _ours(plan, pair)
+        theirs = find_match(ours, remote) if ours is not None else None
+        if ours is not None and theirs is not None:
+            pairs.append(replace(pair, sip_pt=theirs.pt))
+            if all(t.pt != theirs.pt for _, t in common):
+                common.append((ours, theirs))
+    return pairs, common
+
+
+def _has_codec(pairs: list[PtPair]) -> bool:
+    return any(p.name.lower() not in ("telephone-event", "cn") for p in pairs)
+
+
+def _sip_section(kind: str, port: int, proto: str, formats: list[Format], direction: str,
+                 sip: SipTransport, rtcp_mux: bool) -> MediaDescription:
+    md = MediaDescription(kind, port, None, proto, [str(f.pt) for f in formats])
+    for fmt in formats:
+        md.lines += format_lines(fmt, fmt.fmtp, static_rtpmap=False)
+    if kind == "audio" and sip.ptime:
+        md.lines.append(("a", f"ptime:{sip.ptime}"))
+    if rtcp_mux:
+        md.lines.append(("a", "rtcp-mux"))
+    md.lines.append(("a", direction))
+    return md
+
+
+def _empty(sip: SipTransport, extra_lines: Iterable[str]) -> SessionDescription:
+    extra = validate_extra_lines(extra_lines)
+    return SessionDescription(Origin("-", "0", 0), "-", session_lines(sip.address, extra))
+
+
+def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip: SipTransport,
+                       origin: VersionedOrigin, extra_lines: Iterable[str] = ()
+                       ) -> tuple[SessionDescription, list[StreamPlan]]:
+    """Answer a SIP re-offer within the browser leg's fixed capabilities."""
+    out = _empty(sip, extra_lines)
+    new_plans: list[StreamPlan] = []
+    for index, smd in enumerate(reoffer.media):
+        plan = plans[index] if index < len(plans) else None
+        port = sip.ports.get(index)
+        if plan is None or not plan.accepted or smd.rejected or smd.kind != plan.kind or not port:
+            out.media.append(rejected_copy(smd))
+            new_plans.append(_rejected(plan, smd.kind, index))
+            continue
+        pairs, common = _remap(plan, media_formats(smd))
+        if not _has_codec(pairs):
+            raise NoCommonCodec()
+        direction = intersect_directions(answer_direction(effective_direction(reoffer, smd)),
+                                         plan.webrtc_direction)
+        # RFC 3264 §6.1: the answer uses the offer's PT numbers; the fmtp stay ours
+        answered = [replace(ours, pt=theirs.pt, fmtp=_fmtp(theirs, ours)) for ours, theirs in common]
+        mux = smd.has_attribute("rtcp-mux")
+        out.media.append(_sip_section(smd.kind, port, smd.proto, answered, direction, sip, mux))
+        new_plans.append(replace(plan, codecs=pairs, direction=direction, sip_index=index, sip_rtcp_mux=mux,
+                                 sip_remote=remote_rtp(reoffer, smd),
+                                 sip_remote_rtcp=remote_rtcp(reoffer, smd)))
+    if not any(p.accepted for p in new_plans):
+        raise NoCommonCodec()
+    return origin.stamp(out), new_plans
+
+
+def _fmtp(offered: Format, ours: Format) -> str:
+    if offered.encoding == "h264":
+        return h264_answer_fmtp(offered.fmtp, ours.fmtp or offered.fmtp)
+    return ours.fmtp
+
+
+def _rejected(plan: StreamPlan | None, kind: str, index: int) -> StreamPlan:
+    if plan is None:
+        return StreamPlan(kind, None, [], None, None, "inactive", index)
+    return replace(plan, codecs=[], sip_remote=None, sip_remote_rtcp=None, direction="inactive",
+                   sip_index=index)
+
+
+def sip_offer_from_plans(plans: list[StreamPlan], sip: SipTransport, origin: VersionedOrigin, *,
+                         hold: bool = False, extra_lines: Iterable[str] = (),
+                         previous: SessionDescription | None = None) -> SessionDescription:
+    """Our SIP re-offer for the current plans; ``hold`` offers sendonly/inactive (RFC 6337 §5).
+
+    Rejected streams stay as port-0 m-lines (RFC 3264 §8.2); ``previous`` (our last
+    SIP SDP) supplies their kind, proto and format so they read as before.
+    """
+    out = _empty(sip, extra_lines)
+    for index, plan in enumerate(plans):
+        port = sip.ports.get(index)
+        if not plan.accepted or not port:
+            if previous is not None and index < len(previous.media):
+                out.media.append(rejected_copy(previous.media[index]))
+            else:
+                pts = [str(plan.sip_formats[0].pt)] if plan.sip_formats else ["0"]
+                out.media.append(MediaDescription(plan.kind, 0, None, "RTP/AVP", pts))
+            continue
+        direction = plan.webrtc_direction
+        if hold:
+            direction = intersect_directions(direction, "sendonly")
+        declared = [f for f in plan.sip_formats if any(_ours(plan, p) == f for p in plan.codecs)]
+        out.media.append(_sip_section(plan.kind, port, "RTP/AVP", declared, direction, sip,
+                                      plan.sip_rtcp_mux))
+    return origin.stamp(out)
+
+
+def apply_sip_answer(sip_answer: SessionDescription, plans: list[StreamPlan]) -> list[StreamPlan]:
+    """Plans after a SIP answer to our re-offer (or a 2xx SDP differing from the 18x one).
+
+    Streams the answer rejects or leaves without a common codec become rejected;
+    :class:`NoCommonCodec` when none is left (the gateway then ends the call).
+    """
+    new_plans: list[StreamPlan] = []
+    for index, plan in enumerate(plans):
+        smd = sip_answer.media[index] if index < len(sip_answer.media) else None
+        if smd is None or smd.rejected or not plan.accepted or smd.kind != plan.kind:
+            new_plans.append(_rejected(plan, plan.kind, index))
+            continue
+        pairs, _ = _remap(plan, media_formats(smd))
+        if not _has_codec(pairs):
+            new_plans.append(_rejected(plan, plan.kind, index))
+            continue
+        direction = intersect_directions(reverse_direction(effective_direction(sip_answer, smd)),
+                                         plan.webrtc_direction)
+        new_plans.append(replace(plan, codecs=pairs, direction=direction,
+                                 sip_remote=remote_rtp(sip_answer, smd),
+                                 sip_remote_rtcp=remote_rtcp(sip_answer, smd),
+                                 sip_rtcp_mux=smd.has_attribute("rtcp-mux")))
+    if not any(p.accepted for p in new_plans):
+        raise NoCommonCodec()
+    return new_plans
