@@ -54,6 +54,7 @@ def test_nomination_and_consent() -> None:
     # renewed nomination (consent checks may carry USE-CANDIDATE): no event
     agent.handle_stun(binding_request("lite:b", PWD, use_candidate=True), BROWSER, 10.0)
     assert agent.events() == []
+    assert agent.consent_deadline() == 40.0 and agent.consent_deadline(5.0) == 15.0
     assert not agent.consent_expired(39.9)
     assert agent.consent_expired(40.0)
     assert agent.consent_expired(15.0, timeout=5.0)
@@ -75,6 +76,7 @@ def test_most_recent_valid_pair_before_nomination() -> None:
 
 def test_no_consent_judgement_without_pair() -> None:
     assert not _agent().consent_expired(1000.0)
+    assert _agent().consent_deadline() is None
 
 
 def test_checks_before_remote_credentials_are_answered() -> None:

@@ -129,6 +129,10 @@ class IceLiteAgent:
         """RFC 7675 §5.1: no valid check on the selected pair for ``timeout`` seconds."""
         return self._selected is not None and now - self._selected.last_check >= timeout
 
+    def consent_deadline(self, timeout: float = 30.0) -> float | None:
+        """When :meth:`consent_expired` becomes true unless another check arrives."""
+        return None if self._selected is None else self._selected.last_check + timeout
+
     def events(self) -> list[SelectedPairChanged]:
         """Drain the selection changes since the last call."""
         events, self._events = self._events, []
