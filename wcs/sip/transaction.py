@@ -144,6 +144,8 @@ class Transaction:
         self._sink = sink
         self._timers = timers
         self._intervals: dict[str, float] = {}
+        #: free slot for the transaction user (the UA core stores the response handler)
+        self.user_data: object = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.branch} {self.state}>"

@@ -1,0 +1,242 @@
+"""INVITE sessions: the callee's side (UAS, RFC 3261 §13.3, §9.2, §15, §14 minimal).
+
+Theory of operation
+-------------------
+A new INVITE is answered at once with 100 Trying and reported as IncomingCall; the
+owner then decides with ``ring`` / ``answer`` / ``reject``.
+
+==========  ============================  ==================================================
+state       input                         action → next state
+==========  ============================  ==================================================
+calling     ring (sdp?)                   180 (183 with SDP) with our To tag → early
+calling/    answer(sdp)                   200 + Contact + SDP → confirmed; the 2xx is
+early                                     re-sent every T1, 2T1 … capped at T2 until the ACK
+                                          (§13.3.1.4; on every transport)
+confirmed   ACK                           retransmissions stop, CallAnswered (first ACK)
+confirmed   no ACK within 64*T1           BYE, CallEnded("failed")
+calling/    reject(status)                final error, CallEnded("rejected")
+early
+calling/    CANCEL                        200 to the CANCEL, 487 to the INVITE (§9.2),
+early                                     CallEnded("cancelled")
+any         BYE                           200 (487 to a pending INVITE), CallEnded("remote-bye")
+confirmed   re-INVITE                     200 with the current local SDP (a placeholder
+                                          until proper re-INVITE handling), retransmitted
+                                          until its ACK like any 2xx
+hang-up     before the answer             480 Temporarily Unavailable, CallEnded("rejected")
+hang-up     200 sent, no ACK yet          BYE as soon as the ACK arrives (§15)
+hang-up     confirmed                     BYE; its outcome → CallEnded("local-bye")
+==========  ============================  ==================================================
+"""
+
+from __future__ import annotations
+
+from wcs.errors import LocalProtocolError
+from wcs.sip.dialog import CONFIRMED, EARLY, Dialog
+from wcs.sip.invite import InviteManagerBase, InviteSession, _sdp
+from wcs.sip.message import Request, Response, make_response
+from wcs.sip.transaction import ServerTransaction
+from wcs.sip.transport import Address
+from wcs.sip.uacore import ACCEPT, ALLOW, CallAnswered, IncomingCall, RequestUnhandled
+
+
+class InviteManager(InviteManagerBase):
+    """Both sides of INVITE sessions (the caller's side is inherited)."""
+
+    # ------------------------------------------------------------ requests from the network
+
+    def on_invite(self, request: Request, source: Address, txn: ServerTransaction, now: float) -> None:
+        """A dialog-creating INVITE (no To tag)."""
+        key = (request.call_id, request.from_tag, request.cseq.seq)
+        if key in self.by_invite:  # §8.2.2.2: the same request again over another path
+            self.reply(request, txn, 482, now)
+            return
+        if request.body and _sdp(request) is None:
+            response = self.error_response(request, 415)
+            response.headers.add("Accept", ACCEPT)
+            self.core.layer.respond(txn, response, now)
+            return
+        if request.contact is None:
+            self.reply(request, txn, 400, now, "Missing Contact header")
+            return
+        caller = request.from_
+        session = self._new_session(True, self.account_for(request), str(caller.uri),
+                                    caller.display_name or None)
+        session._invite = request
+        session._server_txn = txn
+        session._call_id = request.call_id
+        session._local_tag = self.core.tag()
+        session.remote_sdp = _sdp(request)
+        self.by_server_txn[txn] = session
+        self.by_invite[key] = session
+        self.core.layer.respond(txn, make_response(request, 100), now)
+        self.core.emit(IncomingCall(session, request))
+
+    def on_reinvite(self, session: InviteSession, request: Request, txn: ServerTransaction,
+                    now: float) -> None:
+        """An INVITE inside a confirmed dialog: for now, 200 with the current local SDP."""
+        if session.local_sdp is None:
+            self.reply(request, txn, 488, now)
+            return
+        assert session.dialog is not None
+        session.dialog.refresh_target(request)
+        sdp = _sdp(request)
+        if sdp is not None:
+            session.remote_sdp = sdp
+        ok = self._ok_response(session, request, session.local_sdp)
+        self.core.layer.respond(txn, ok, now)
+        self._retransmit_until_ack(session, ok, request.cseq.seq, now)
+
+    def on_ack(self, request: Request, now: float) -> None:
+        """An ACK for a 2xx (no transaction matched it)."""
+        session = self.by_dialog.get((request.call_id, request.to_tag or "", request.from_tag))
+        if session is None or session._ok is None or request.cseq.seq != session._ok_cseq:
+            return  # a retransmitted or unknown ACK: nothing to do (§13.3.1.4)
+        self._stop_retransmitting(session)
+        sdp = _sdp(request)
+        if sdp is not None:
+            session.remote_sdp = sdp
+        if not session._answered:
+            session._answered = True
+            if not session.ended:
+                self.core.emit(CallAnswered(session, sdp))
+        if session._bye_after_ack:
+            session._bye_after_ack = False
+            self.send_bye(session, now)
+
+    def on_cancel(self, request: Request, txn: ServerTransaction, cancels: ServerTransaction | None,
+                  now: float) -> None:
+        session = self.by_server_txn.get(cancels) if cancels is not None else None
+        if session is None or cancels is None:
+            self.reply(request, txn, 481, now)
+            self.core.emit(RequestUnhandled(request, 481))
+            return
+        self.core.layer.respond(txn, make_response(request, 200, to_tag=session._local_tag), now)
+        if not cancels.final_sent:
+            self._final_error(session, 487, None, now)
+            self.end(session, "cancelled", 487, "Request Terminated", now)
+
+    def on_bye(self, session: InviteSession, request: Request, txn: ServerTransaction,
+               now: float) -> None:
+        self.core.layer.respond(txn, make_response(request, 200), now)
+        if session.incoming and session._server_txn is not None and not session._server_txn.final_sent:
+            self._final_error(session, 487, None, now)
+        self._stop_retransmitting(session)
+        self.end(session, "remote-bye", None, "BYE", now)
+
+    # ------------------------------------------------------------ the owner's decisions
+
+    def ring(self, session: InviteSession, now: float, sdp: bytes | None) -> None:
+        txn = self._pending(session, "ring")
+        assert session._invite is not None
+        response = make_response(session._invite, 183 if sdp else 180, to_tag=session._local_tag)
+        response.headers.add("Contact", self.core.contact(session.account))
+        if sdp:
+            response.headers.add("Content-Type", "application/sdp")
+            response.body = sdp
+            session.local_sdp = sdp
+        self._uas_dialog(session, EARLY)
+        session.state = EARLY
+        self.core.layer.respond(txn, response, now)
+
+    def answer(self, session: InviteSession, sdp: bytes, now: float) -> None:
+        txn = self._pending(session, "answer")
+        assert session._invite is not None
+        session.local_sdp = sdp
+        self._uas_dialog(session, CONFIRMED)
+        session.state = CONFIRMED
+        ok = self._ok_response(session, session._invite, sdp)
+        self.core.layer.respond(txn, ok, now)
+        self._retransmit_until_ack(session, ok, session._invite.cseq.seq, now)
+
+    def reject(self, session: InviteSession, status: int, reason: str, now: float) -> None:
+        if not 300 <= status <= 699:
+            raise LocalProtocolError(f"reject needs a 3xx-6xx status, not {status}")
+        self._pending(session, "reject")
+        self._final_error(session, status, reason, now)
+        self.end(session, "rejected", status, reason, now)
+
+    def uas_hang_up(self, session: InviteSession, now: float) -> None:
+        txn = session._server_txn
+        if txn is not None and not txn.final_sent:
+            self._final_error(session, 480, None, now)
+            self.end(session, "rejected", 480, "Temporarily Unavailable", now)
+            return
+        session._end_cause = "local-bye"
+        if session._ok is not None and not session._answered:
+            session._bye_after_ack = True  # §15: no BYE before the ACK (or its timeout)
+        else:
+            self.send_bye(session, now)
+
+    # ------------------------------------------------------------ timers
+
+    def uas_timer(self, session: InviteSession, name: str, now: float) -> None:
+        ok = session._ok
+        if name == "2xx" and ok is not None:
+            txn = session._server_txn
+            if txn is not None and not txn.terminated and ok.cseq.seq == txn.request.cseq.seq:
+                self.core.layer.respond(txn, ok, now)
+            elif txn is not None:
+                self.core.layer.send_stateless(ok, txn.reply_to)
+            session._ok_interval = min(2 * session._ok_interval, self.core.timers.t2)
+            self.core.arm(session._handler, "2xx", now + session._ok_interval)
+        elif name == "2xx-giveup" and ok is not None:
+            # §13.3.1.4: no ACK within 64*T1: the dialog is confirmed but the session ends
+            self._stop_retransmitting(session)
+            session._end_cause = session._end_cause or "failed"
+            session._bye_after_ack = False
+            self.send_bye(session, now)
+            self.end(session, "failed", 408, "No ACK for 200 OK", now)
+
+    # ------------------------------------------------------------ helpers
+
+    def reply(self, request: Request, txn: ServerTransaction, status: int, now: float,
+              reason: str | None = None) -> None:
+        """A final response built from the request alone (a fresh To tag when it had none)."""
+        self.core.layer.respond(txn, self.error_response(request, status, reason), now)
+
+    def error_response(self, request: Request, status: int, reason: str | None = None) -> Response:
+        return make_response(request, status, reason,
+                             to_tag=None if request.to_tag else self.core.tag())
+
+    def _pending(self, session: InviteSession, what: str) -> ServerTransaction:
+        txn = session._server_txn
+        if not session.incoming or txn is None:
+            raise LocalProtocolError(f"{what} is for incoming calls")
+        if session.ended or txn.final_sent:
+            raise LocalProtocolError(f"cannot {what}: the INVITE was answered already")
+        return txn
+
+    def _final_error(self, session: InviteSession, status: int, reason: str | None, now: float) -> None:
+        assert session._invite is not None and session._server_txn is not None
+        response = make_response(session._invite, status, reason, to_tag=session._local_tag)
+        self.core.layer.respond(session._server_txn, response, now)
+
+    def _ok_response(self, session: InviteSession, request: Request, sdp: bytes) -> Response:
+        ok = make_response(request, 200, to_tag=session._local_tag)
+        core = self.core
+        ok.headers.add("Contact", core.contact(session.account))
+        ok.headers.add("Allow", ALLOW)
+        ok.headers.add("Supported", core.supported)
+        ok.headers.add("Server", core.user_agent)
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = sdp
+        return ok
+
+    def _uas_dialog(self, session: InviteSession, state: str) -> None:
+        if session.dialog is None:
+            assert session._invite is not None
+            session.dialog = Dialog.from_uas(session._invite, session._local_tag)
+            self.by_dialog[session.dialog.id] = session
+        session.dialog.state = state
+
+    def _retransmit_until_ack(self, session: InviteSession, ok: Response, cseq: int, now: float) -> None:
+        session._ok = ok
+        session._ok_cseq = cseq
+        session._ok_interval = self.core.timers.t1
+        self.core.arm(session._handler, "2xx", now + session._ok_interval)
+        self.core.arm(session._handler, "2xx-giveup", now + self.core.timers.timer_h)
+
+    def _stop_retransmitting(self, session: InviteSession) -> None:
+        session._ok = None
+        self.core.disarm(session._handler, "2xx")
+        self.core.disarm(session._handler, "2xx-giveup")

@@ -1,0 +1,285 @@
+"""What the parts of the user agent share: accounts, events, message plumbing, digest retries.
+
+:class:`UaCore` holds the transaction layer, the injected entropy and timer values, the
+UA's own timer heap (registration refresh, 2xx retransmission …), the event queue and
+the helpers that build the common header fields (Via, Contact, From) and decide where
+a request goes.
+
+Where requests go (RFC 3261 §8.1.2).  Without an outbound proxy a request goes to its
+next hop: the first Route, else the Request-URI (host, port or 5060, transport
+parameter; no DNS in the core).  With an outbound proxy (``Account.proxy``) every
+request of that account is *sent* to the proxy, and a pre-loaded ``Route: <sip:proxy;lr>``
+tells the proxy to forward it by its Request-URI: on requests outside a dialog always,
+inside a dialog when the route set does not already start at the proxy (a proxy that
+record-routed is the first hop already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from wcs.entropy import Entropy, random_token
+from wcs.errors import LocalProtocolError
+from wcs.sip.auth import Challenge, Credentials, authorization, choose_challenge
+from wcs.sip.dialog import uri_address
+from wcs.sip.errors import SipParseError
+from wcs.sip.ids import new_branch, new_call_id, new_tag
+from wcs.sip.layer import TransactionLayer
+from wcs.sip.message import Request, Response
+from wcs.sip.transaction import ClientTransaction
+from wcs.sip.transport import Address
+from wcs.sip.uri import NameAddr, SipUri, parse_uri
+from wcs.timers import TimerConfig, TimerHeap
+
+if TYPE_CHECKING:
+    from wcs.sip.invite import InviteSession
+    from wcs.sip.registration import Registration
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+ACCEPT = "application/sdp"
+
+
+@dataclass
+class Account:
+    """One SIP identity the gateway acts for."""
+
+    user: str                      # From/To/Contact user part
+    domain: str                    # registrar / From domain ("host" or "host:port")
+    auth_user: str | None = None   # digest user name (defaults to ``user``)
+    password: str = ""
+    display_name: str | None = None
+    proxy: Address | None = None   # outbound proxy; None → the Request-URI's host
+    contact_params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.auth_user or self.user, self.password)
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(eq=False)
+class RegistrationChanged:
+    """``state``: "registered", "failed" or "unregistered"."""
+
+    registration: Registration
+    state: str
+    status: int | None
+    reason: str
+
+
+@dataclass(eq=False)
+class IncomingCall:
+    """A new INVITE; 100 Trying has been sent."""
+
+    session: InviteSession
+    request: Request
+
+
+@dataclass(eq=False)
+class CallProgress:
+    """A 101-199 response from the callee (with its SDP, if any)."""
+
+    session: InviteSession
+    status: int
+    reason: str
+    sdp: bytes | None
+
+
+@dataclass(eq=False)
+class CallAnswered:
+    """UAC: a 2xx arrived and was ACKed.  UAS: the ACK for our 2xx arrived (its SDP, if any)."""
+
+    session: InviteSession
+    sdp: bytes | None
+
+
+@dataclass(eq=False)
+class CallEnded:
+    """The session is over.
+
+    ``cause``: "local-bye", "remote-bye", "cancelled", "rejected", "failed" or "timeout".
+    """
+
+    session: InviteSession
+    cause: str
+    status: int | None
+    reason: str
+
+
+@dataclass(eq=False)
+class RequestUnhandled:
+    """A request the UA answered by itself with an error (405, 481 …), for logging."""
+
+    request: Request
+    status: int = 0
+
+
+UaEvent = RegistrationChanged | IncomingCall | CallProgress | CallAnswered | CallEnded | RequestUnhandled
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+class ResponseHandler(Protocol):
+    """Whoever sent a request through :meth:`UaCore.send` hears about its outcome."""
+
+    def on_response(self, txn: ClientTransaction, response: Response, now: float) -> None: ...
+
+    def on_failure(self, txn: ClientTransaction, status: int, reason: str, now: float) -> None: ...
+
+
+class TimerOwner(Protocol):
+    def on_timer(self, name: str, now: float) -> None: ...
+
+
+class UaCore:
+    """Shared state of one user agent (see the module docstring)."""
+
+    def __init__(self, local: Address, timers: TimerConfig, entropy: Entropy, user_agent: str,
+                 supported: Sequence[str] = ()) -> None:
+        self.local = local
+        self.timers = timers
+        self.entropy = entropy
+        self.user_agent = user_agent
+        self.supported = ", ".join(supported)
+        self.layer = TransactionLayer(timers=timers)
+        self.heap: TimerHeap[tuple[TimerOwner, str]] = TimerHeap()
+        self.events: list[UaEvent] = []
+
+    # -- identifiers
+    def branch(self) -> str:
+        return new_branch(self.entropy)
+
+    def tag(self) -> str:
+        return new_tag(self.entropy)
+
+    def call_id(self) -> str:
+        return new_call_id(self.entropy)
+
+    def cnonce(self) -> str:
+        return random_token(self.entropy, 16)
+
+    # -- header values
+    def via(self, branch: str) -> str:
+        """Our Via with ``rport`` (RFC 3581 §3) and ``branch``."""
+        host = f"[{self.local.host}]" if ":" in self.local.host else self.local.host
+        return f"SIP/2.0/{self.local.transport.upper()} {host}:{self.local.port};rport;branch={branch}"
+
+    def contact_uri(self, account: Account | None) -> SipUri:
+        params: dict[str, str | None] = {}
+        if self.local.transport != "udp":
+            params["transport"] = self.local.transport
+        user = None
+        if account is not None:
+            params.update(account.contact_params)
+            user = account.user
+        return SipUri("sip", user, None, self.local.host, self.local.port, params)
+
+    def contact(self, account: Account | None) -> str:
+        return f"<{self.contact_uri(account)}>"
+
+    def aor(self, account: Account) -> SipUri:
+        """``sip:user@domain`` of the account."""
+        domain = self.domain_uri(account)
+        return SipUri("sip", account.user, None, domain.host, domain.port)
+
+    def identity(self, account: Account) -> NameAddr:
+        """The account as a From/To value (without tag)."""
+        return NameAddr(self.aor(account), account.display_name)
+
+    @staticmethod
+    def domain_uri(account: Account) -> SipUri:
+        try:
+            return parse_uri(f"sip:{account.domain}")
+        except SipParseError:
+            raise LocalProtocolError(f"account domain {account.domain!r} is not a host[:port]") from None
+
+    def common_headers(self, request: Request, account: Account | None, *, contact: bool) -> None:
+        """Contact (optional), Allow, Supported and User-Agent, as every UA request carries."""
+        if contact:
+            request.headers.add("Contact", self.contact(account))
+        request.headers.add("Allow", ALLOW)
+        request.headers.add("Supported", self.supported)
+        request.headers.add("User-Agent", self.user_agent)
+
+    # -- where requests go
+    @staticmethod
+    def proxy_route(proxy: Address) -> str:
+        host = f"[{proxy.host}]" if ":" in proxy.host else proxy.host
+        transport = "" if proxy.transport == "udp" else f";transport={proxy.transport}"
+        return f"<sip:{host}:{proxy.port}{transport};lr>"
+
+    def destination(self, request: Request, account: Account | None, next_hop: SipUri) -> Address:
+        """Next-hop address for ``request``; adds the pre-loaded proxy Route when needed."""
+        proxy = account.proxy if account is not None else None
+        if proxy is None:
+            return uri_address(next_hop)
+        routes = request.name_addrs("Route")
+        if not routes or uri_address(routes[0].uri) != proxy:
+            request.headers.prepend("Route", self.proxy_route(proxy))
+        return proxy
+
+    # -- sending and timers
+    def send(self, request: Request, dest: Address, now: float, owner: ResponseHandler) -> ClientTransaction:
+        txn = self.layer.send_request(request, dest, now)
+        txn.user_data = owner
+        return txn
+
+    def arm(self, owner: TimerOwner, name: str, deadline: float) -> None:
+        self.heap.schedule((owner, name), deadline)
+
+    def disarm(self, owner: TimerOwner, name: str) -> None:
+        self.heap.cancel((owner, name))
+
+    def emit(self, event: UaEvent) -> None:
+        self.events.append(event)
+
+
+class DigestClient:
+    """Answers digest challenges for one request chain (RFC 3261 §22.2, §22.3).
+
+    One retry per challenge: after we answered a challenge, another 401/407 fails the
+    chain unless it says ``stale=true`` (a nonce that merely expired), which gets one more
+    try.  The last challenge is kept so later requests (a registration refresh, the
+    in-dialog BYE) can carry credentials at once, with an increasing nonce count.
+    """
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.challenge: Challenge | None = None
+        self._header = "Authorization"
+        self._nc = 0
+        self._tries = 0
+
+    def new_chain(self) -> None:
+        """A new logical request starts (not a retry of the last one)."""
+        self._tries = 0
+
+    def accept(self, response: Response) -> bool:
+        """Take the challenge of a 401/407; True if the request should be retried with it."""
+        proxy = response.status == 407
+        values = response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+        try:
+            challenge = choose_challenge(values)
+        except SipParseError:
+            return False
+        if self._tries >= 2 or (self._tries == 1 and not challenge.stale):
+            return False
+        self._tries += 1
+        self.challenge = challenge
+        self._header = "Proxy-Authorization" if proxy else "Authorization"
+        self._nc = 0
+        return True
+
+    def authorize(self, request: Request, cnonce: str) -> None:
+        """Add our credentials to ``request`` if we hold a challenge."""
+        if self.challenge is None:
+            return
+        self._nc += 1
+        value = authorization(self.challenge, self.credentials, request.method, request.uri,
+                              cnonce=cnonce, nc=self._nc, body=request.body)
+        request.headers.add(self._header, value)
