@@ -8,7 +8,8 @@
 # 2. ./.venv with `pip install -e '.[test]'` (skipped while pyproject.toml is unchanged),
 # 3. the official Flashphoner WebSDK from npm into ./.cache/websdk (gitignored, never committed),
 # 4. pytest inside a private network namespace that holds only `lo`, so Kamailio, baresip,
-#    Chromium and the gateway all share one loopback and nothing else.
+#    Chromium and the gateway all share one loopback and nothing else (and a private PID
+#    namespace, so nothing they start can outlive the test run).
 # pytest's exit code 5 ("no tests collected") counts as success. Quiet when all is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,11 +93,13 @@ fi
 say "install phase: $(elapsed "$t_install") s"
 
 # --- 4. pytest in a private network namespace (only lo) ----------------------------------------
+# -n: own network namespace (lo only).  -p -f --mount-proc: own PID namespace with pytest as its
+# init, so every process a test starts (Kamailio, baresip, Chromium, the gateway) dies with pytest
+# even if pytest is killed; --kill-child: and pytest dies if unshare is killed.
 [ $# -gt 0 ] || set -- tests/
-if [ "$(id -u)" = 0 ]; then
-  UNSHARE=(unshare -n)
-else
-  UNSHARE=(unshare -r -n)   # user namespace: needs unprivileged user namespaces enabled
+UNSHARE=(unshare -n -p -f --kill-child --mount-proc)
+if [ "$(id -u)" != 0 ]; then
+  UNSHARE+=(-r)   # user namespace: needs unprivileged user namespaces enabled
 fi
 t_test=$(now)
 set +e

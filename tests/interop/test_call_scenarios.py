@@ -117,6 +117,13 @@ def sip_answer_codecs(trace: str) -> list[str]:
     return sorted(set(re.findall(r"a=rtpmap:\d+ ([\w-]+/\d+)", trace)))
 
 
+def assert_gateway_logged(gateway: Gateway, call_id: str) -> None:
+    """The agreed log contract: one line per call state change, with the call id."""
+    lines = gateway.log_lines_with(call_id)
+    assert len(lines) >= 2, (f"the gateway log should have a line per call state change with the "
+                             f"call id {call_id}; found {lines}")
+
+
 def wait_audio_time(since: float, seconds: float) -> None:
     left = since + seconds - time.monotonic()
     if left > 0:
@@ -155,6 +162,7 @@ def test_a_browser_calls_baresip(kamailio: Kamailio, baresip: Any, gateway: Gate
     assert re.search(r"BYE sip:", bs.sip_trace()), "no BYE in baresip's SIP trace"
     tone = check_recorded_tone(bs, BROWSER_HZ)
     print(f"baresip heard: {tone}; SIP-side codecs: {sip_answer_codecs(bs.sip_trace())}")
+    assert_gateway_logged(gateway, call_id)
 
 
 # --- B: baresip calls the browser ---------------------------------------------------------------
@@ -189,6 +197,7 @@ def test_b_baresip_calls_browser(kamailio: Kamailio, baresip: Any, gateway: Gate
     assert bs.wait_event("CALL_CLOSED", 10, since=n), f"baresip: no CALL_CLOSED: {bs.event_types()}"
     tone = check_recorded_tone(bs, BROWSER_HZ)
     print(f"baresip heard: {tone}")
+    assert_gateway_logged(gateway, call_id)
 
 
 # --- C: failures ----------------------------------------------------------------------------------

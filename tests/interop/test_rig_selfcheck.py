@@ -32,11 +32,13 @@ def test_tone_analysis(tmp_path: Path) -> None:
 
 
 def test_baresip_call_through_kamailio(kamailio: Kamailio, baresip: Any) -> None:
-    callee = baresip("1002", tone_hz=500, answermode="auto")
+    callee = baresip("1002", tone_hz=500, answermode="manual")
     caller = baresip("1003", tone_hz=1000, answermode="manual")
     regs = kamailio.registrations()
     assert regs.get("1002") and regs.get("1003"), regs
     caller.dial(f"sip:1002@{LOOPBACK}")
+    assert callee.wait_event("CALL_INCOMING", 10), callee.event_types()
+    callee.accept()
     assert caller.wait_event("CALL_ESTABLISHED", 10), caller.event_types()
     assert callee.wait_event("CALL_ESTABLISHED", 5), callee.event_types()
     time.sleep(2.5)

@@ -357,8 +357,8 @@ class Baresip:
         return recs[-1] if recs else None
 
     def sip_trace(self) -> str:
-        """baresip's log: with -s it holds every SIP message sent and received."""
-        return read_tail(self.log_path, 0, 10**7)
+        """baresip's log: with -s it holds every SIP message sent and received (colours removed)."""
+        return _ANSI.sub("", read_tail(self.log_path, 0, 10**7))
 
     def log_text(self, offset: int = 0, max_chars: int = 20000) -> str:
         return read_tail(self.log_path, offset, max_chars)

@@ -103,6 +103,16 @@ def file_size(path: Path) -> int:
         return 0
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if the test process dies (prctl PR_SET_PDEATHSIG),
+    so nothing outlives a crashed or killed pytest."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 class ManagedProcess:
     """A child process in its own process group, output to a log file, always stoppable."""
 
@@ -116,7 +126,7 @@ class ManagedProcess:
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                          stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as exc:
             self._log.close()
             raise RigError(f"{name}: cannot start {self.argv[0]}: {exc}") from exc
