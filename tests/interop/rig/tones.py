@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,38 @@ class ToneReport:
 
 
 def load_wav(path: Path | str) -> tuple[np.ndarray, int]:
-    """Samples of channel 0 as float64 in [-1, 1], and the sample rate."""
-    with wave.open(str(path), "rb") as w:
-        n, ch, sw, rate = w.getnframes(), w.getnchannels(), w.getsampwidth(), w.getframerate()
-        raw = w.readframes(n)
+    """Samples of channel 0 as float64 in [-1, 1], and the sample rate.
+
+    Reads the RIFF chunks itself so that a recording still being written (its header not yet
+    updated: data size 0 or too large) yields every sample that is in the file."""
+    raw = Path(path).read_bytes()
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise RigError(f"{path}: not a RIFF/WAVE file")
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos:pos + 4], int.from_bytes(raw[pos + 4:pos + 8], "little")
+        body = pos + 8
+        if cid == b"fmt ":
+            fmt = raw[body:body + size]
+        elif cid == b"data":
+            end = body + size if 0 < size <= len(raw) - body else len(raw)
+            data = raw[body:end]
+            break
+        pos = body + size + (size & 1)
+    if fmt is None or data is None:
+        raise RigError(f"{path}: no fmt/data chunk")
+    fmt_tag = int.from_bytes(fmt[0:2], "little")
+    ch, rate = int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")
+    sw = int.from_bytes(fmt[14:16], "little") // 8
+    if fmt_tag not in (1, 0xFFFE):
+        raise RigError(f"{path}: not PCM (format tag {fmt_tag})")
+    data = data[: len(data) // (sw * ch) * (sw * ch)]
     if sw == 1:
-        a = (np.frombuffer(raw, np.uint8).astype(np.float64) - 128) / 128
+        a = (np.frombuffer(data, np.uint8).astype(np.float64) - 128) / 128
     elif sw == 2:
-        a = np.frombuffer(raw, "<i2").astype(np.float64) / 32768
+        a = np.frombuffer(data, "<i2").astype(np.float64) / 32768
     elif sw == 4:
-        a = np.frombuffer(raw, "<i4").astype(np.float64) / 2**31
+        a = np.frombuffer(data, "<i4").astype(np.float64) / 2**31
     else:
         raise RigError(f"{path}: unsupported sample width {sw}")
     return a.reshape(-1, ch)[:, 0], rate
