@@ -43,8 +43,9 @@ def test_get_list_splits_across_lines_and_respects_quotes_and_brackets() -> None
 
 def test_split_commas_keeps_empty_elements() -> None:
     assert split_commas("a,,b") == ["a", "", "b"]
-    assert split_commas('"unterminated, x') == ['"unterminated', "x"]
-    assert split_commas('<sip:a,b') == ["<sip:a", "b"]  # unclosed: a stray bracket
+    assert split_commas('"unterminated, x') == ['"unterminated, x']  # runs to the end
+    assert split_commas('<sip:a,b') == ["<sip:a,b"]
+    assert split_commas('a, "q\\", b", <c,d>, e') == ["a", '"q\\", b"', "<c,d>", "e"]
 
 
 def test_mutation() -> None:

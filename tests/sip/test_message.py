@@ -267,3 +267,24 @@ def test_error_response_for_a_malformed_request() -> None:
 ])
 def test_no_error_response_without_someone_to_answer(data: bytes) -> None:
     assert error_response(data, SipParseError("x")) is None
+
+
+# Inputs that made earlier regex versions backtrack quadratically (a 60 KB header took
+# minutes); they must now be handled in one linear pass.  No timing is asserted: a
+# regression shows up as the suite's timeout.
+@pytest.mark.parametrize("value", [
+    '"' + '\\"' * 30000,
+    "<" * 60000,
+    "a " * 30000 + '"',
+    "<sip:a@b>;x=" + "y" * 60000 + ' "',
+])
+def test_pathological_header_values_stay_linear(value: str) -> None:
+    msg = parse_message(_msg(b"Contact: " + value.encode() + b"\r\nProxy-Authenticate: Digest a=" +
+                             value.encode() + b"\r\n"), max_size=200000)
+    with pytest.raises(SipParseError) as info:
+        msg.name_addrs("Contact")
+    assert info.value.reason == "Malformed Contact header"
+    from wcs.sip.auth import choose_challenge
+
+    with pytest.raises(SipParseError):
+        choose_challenge(msg.headers.get_all("Proxy-Authenticate"))

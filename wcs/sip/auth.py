@@ -38,7 +38,7 @@ SUPPORTED_ALGORITHMS = ("MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-2
 # alone is accepted as a separator too (some peers forget the comma, e.g. RFC 3665 §2.1 F3).
 _SCHEME_RE = re.compile(rf"[ \t]*({TOKEN})(?:[ \t]+|$)")
 _AUTH_PARAM_RE = re.compile(
-    rf"[ \t,]*({TOKEN})[ \t]*=[ \t]*({QUOTED}|[^\s,\"]+)[ \t]*(?:,|(?=[ \t]*{TOKEN}[ \t]*=)|$)", re.S
+    rf"[ \t,]*({TOKEN})[ \t]*=[ \t]*({QUOTED}|[^\s,\"]++)[ \t]*(?:,|(?=[ \t]*{TOKEN}[ \t]*=)|$)", re.S
 )
 
 

@@ -14,8 +14,8 @@ import re
 TOKEN_CHARS = r"A-Za-z0-9\-.!%*_+`'~"
 """Characters of ``token`` (§25.1), ready for a regex character class."""
 
-TOKEN = f"[{TOKEN_CHARS}]+"
-QUOTED = r'"(?:[^"\\]|\\.)*"'
+TOKEN = f"[{TOKEN_CHARS}]++"
+QUOTED = r'"(?:[^"\\]|\\.)*+"'
 """``quoted-string``: DQUOTE *(qdtext / quoted-pair) DQUOTE (§25.1)."""
 
 _TOKEN_RE = re.compile(TOKEN)
@@ -24,13 +24,14 @@ _TOKEN_RE = re.compile(TOKEN)
 # SEMI and EQUAL allow whitespace on both sides (SWS).  A host value adds "[", "]", ":"
 # to the token characters (IPv6 references, e.g. received=2001:db8::1).
 _PARAM_RE = re.compile(
-    rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({QUOTED}|[{TOKEN_CHARS}\[\]:]+))?[ \t]*", re.S
+    rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({QUOTED}|[{TOKEN_CHARS}\[\]:]++))?[ \t]*", re.S
 )
 
 # One element of a comma-separated list: runs of ordinary characters, quoted strings and
-# <...> sections (whose commas do not separate).  A stray quote or bracket is taken as a
-# single character so the scan always advances; the typed parser rejects the element.
-_ITEM_RE = re.compile(r'(?:[^,"<]+|"(?:[^"\\]|\\.)*"|<[^>]*>|["<])*', re.S)
+# <...> sections (whose commas do not separate).  An unterminated quoted string or <...>
+# runs to the end of the value.  Every quantifier is possessive so that no input makes the
+# scan backtrack: the cost stays linear in the length of the value.
+_ITEM_RE = re.compile(r'(?:[^,"<]++|"(?:[^"\\]|\\.)*+(?:"|\\?\Z)|<[^>]*+(?:>|\Z))*+', re.S)
 
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 
@@ -69,8 +70,9 @@ def format_params(params: dict[str, str | None]) -> str:
 def split_commas(value: str) -> list[str]:
     """Split a header value at the commas that separate list elements (§7.3.1).
 
-    Commas inside quoted strings and inside ``<...>`` do not split.  Elements are
-    stripped; empty elements are kept (the caller decides whether they are an error).
+    Commas inside quoted strings and inside ``<...>`` do not split (nor do those after an
+    unterminated one).  Elements are stripped; empty elements are kept (the caller decides
+    whether they are an error).
     """
     if '"' not in value and "<" not in value:
         return [part.strip(" \t") for part in value.split(",")]

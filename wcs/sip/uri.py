@@ -221,7 +221,7 @@ class NameAddr:
 
 # name-addr: [ display-name ] LAQUOT addr-spec RAQUOT, display-name = *(token LWS) / quoted-string
 _NAME_ADDR_RE = re.compile(
-    rf'[ \t]*(?:"((?:[^"\\]|\\.)*)"|({TOKEN}(?:[ \t]+{TOKEN})*))?[ \t]*<([^<>\s]+)>', re.S
+    rf'[ \t]*(?:"((?:[^"\\]|\\.)*+)"|({TOKEN}(?:[ \t]++{TOKEN})*+))?[ \t]*<([^<>\s]++)>', re.S
 )
 _ADDR_SPEC_RE = re.compile(r'[ \t]*([^\s;<>"]+)')
 
