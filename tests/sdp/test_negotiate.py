@@ -32,7 +32,7 @@ from wcs.sdp.reoffer import answer_sip_reoffer, apply_sip_answer, sip_offer_from
 from .helpers import load
 
 SIP = SipTransport("192.0.2.10", {0: 40000, 1: 40002}, session_id="555")
-WEBRTC = WebRtcTransport("u", "p" * 22, "sha-256 " + ":".join(["00"] * 32),
+WEBRTC = WebRtcTransport("uuuu", "p" * 22, "sha-256 " + ":".join(["00"] * 32),
                          ["1 1 udp 2130706431 127.0.0.1 40010 typ host"])
 HEAD = "v=0\r\no=peer 9 {v} IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\n"
 

@@ -25,7 +25,7 @@ from .helpers import corpus_files, load
 CORPUS = [p.read_bytes() for p in corpus_files()]
 CHROME = parse_sdp(load("chromium156-websdk-audio-video-offer.sdp"))
 SIP = SipTransport("192.0.2.10", {i: 40000 + 2 * i for i in range(8)})
-WEBRTC = WebRtcTransport("u", "p" * 22, "sha-256 00", ["1 1 udp 1 127.0.0.1 4000 typ host"])
+WEBRTC = WebRtcTransport("uuuu", "p" * 22, "sha-256 00", ["1 1 udp 1 127.0.0.1 4000 typ host"])
 POLICIES = [CodecPolicy(), CodecPolicy.from_settings()]
 
 _VALUES = st.sampled_from([

@@ -177,7 +177,8 @@ def test_baresip_answer_to_webrtc_answer_golden() -> None:
         "a=rtcp-mux\r\n"
         "a=rtpmap:0 PCMU/8000\r\n"
         "a=rtpmap:126 telephone-event/8000\r\n"
-        "a=fmtp:126 0-15\r\n")
+        "a=fmtp:126 0-15\r\n"
+        "a=ptime:20\r\n")                                # the SIP answer's ptime, passed on
     for required in CHROME_REQUIRED_MEDIA:
         assert required in lines(answer)
     (plan,) = plans
@@ -273,7 +274,8 @@ def test_sip_offer_to_webrtc_offer_and_back() -> None:
         "a=rtpmap:8 PCMA/8000\r\n"
         "a=rtpmap:0 PCMU/8000\r\n"
         "a=rtpmap:101 telephone-event/8000\r\n"
-        "a=fmtp:101 0-15\r\n")
+        "a=fmtp:101 0-15\r\n"
+        "a=ptime:20\r\n")
     browser_answer = parse_sdp(load("chromium-like-answer-incoming.sdp"))
     answer, (plan,) = sip_answer_from_webrtc(browser_answer, sip_offer, SIP, ["b=AS:80"])
     assert str(answer) == (

@@ -46,13 +46,14 @@ from wcs.sdp.build import (
     validate_extra_lines,
 )
 from wcs.sdp.codecs import WEBRTC_HELPERS, Format, find_match, media_formats
-from wcs.sdp.errors import NoCommonCodec
+from wcs.sdp.errors import NoCommonCodec, SdpUsageError
 from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import Line, MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
 from wcs.sdp.policy import CodecPolicy
 
 SIP_PROTOS = ("RTP/AVP", "RTP/AVPF")
+_ICE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _MEDIA = ("audio", "video")
 _PASSIVE_FB = ("nack pli", "ccm fir")  # keyframe requests: the relay forwards them end to end
 
@@ -68,6 +69,12 @@ class WebRtcTransport:
     ice_lite: bool = True
     session_id: str = "0"                 # o= session id of the SDP we send to the browser
     stream_id: str = "wcs"                # a=msid stream id
+
+    def __post_init__(self) -> None:
+        # RFC 8839 §5.4: ice-ufrag 4–256 and ice-pwd 22–256 ice-chars; browsers enforce it
+        for name, value, low in (("ice_ufrag", self.ice_ufrag, 4), ("ice_pwd", self.ice_pwd, 22)):
+            if not low <= len(value) <= 256 or any(c not in _ICE_CHARS for c in value):
+                raise SdpUsageError(f"{name} must be {low}-256 ice-chars (RFC 8839 §5.4)")
 
 
 @dataclass
@@ -228,6 +235,7 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
             b, s = bf[pair.webrtc_pt], sf[pair.sip_pt]
             fb = [x for x in b.rtcp_fb if x in _PASSIVE_FB or (x == "nack" and x in s.rtcp_fb)]
             section.lines += format_lines(b, _answer_fmtp(b, s), fb if bmd.kind == "video" else ())
+        section.lines += _ptime_lines(smd)
         out.media.append(section)
     _finish_webrtc(out, webrtc_offer, plans, transport)
     return out, plans
@@ -306,12 +314,15 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
                           policy: CodecPolicy) -> SessionDescription:
     """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes."""
     out = _webrtc_session(transport)
+    reserved = {int(pt) for md in sip_offer.media for pt in md.formats if pt.isdigit()}
+    taken: set[int] = set()
     for index, smd in enumerate(sip_offer.media):
         if smd.kind not in _MEDIA or smd.rejected or smd.proto.upper() not in SIP_PROTOS:
             continue
         kept = policy.order([f for f in media_formats(smd) if policy.accept_from_sip(f)])
         if not any(_is_real(f) for f in kept):
             continue
+        kept = _unique_pts(kept, taken, reserved)
         section = _webrtc_section(smd.kind, "UDP/TLS/RTP/SAVPF", str(index), transport, "actpass",
                                   effective_direction(sip_offer, smd), [f.pt for f in kept])
         for fmt in kept:
@@ -319,6 +330,7 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
             if fmt.encoding == "opus":
                 fmt = replace(fmt, channels=2)   # RFC 7587 §7; browsers insist on opus/48000/2
             section.lines += format_lines(fmt, fmt.fmtp, fb)
+        section.lines += _ptime_lines(smd)
         out.media.append(section)
     if not out.media:
         raise NoCommonCodec()
@@ -326,6 +338,29 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
     out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
     _add_msid_semantic(out, transport)
     return out
+
+
+def _unique_pts(formats: list[Format], taken: set[int], reserved: set[int]) -> list[Format]:
+    """Renumber PTs an earlier m-line already uses: under BUNDLE the browser tells
+    streams without signalled SSRCs apart by PT (RFC 8843 §9.2), while SIP allows
+    the same number in two m-lines.  The answer maps back by format."""
+    out = []
+    for fmt in formats:
+        if fmt.pt in taken:
+            pool = [pt for pt in (*range(96, 128), *range(35, 64)) if pt not in taken and pt not in reserved]
+            if not pool:
+                continue
+            fmt = replace(fmt, pt=pool[0])
+        out.append(fmt)
+    taken.update(f.pt for f in out)
+    return out
+
+
+def _ptime_lines(md: MediaDescription) -> list[Line]:
+    """``a=ptime``/``a=maxptime`` of an audio section, to pass on to the other leg."""
+    if md.kind != "audio":
+        return []
+    return [("a", f"{name}:{value}") for name in ("ptime", "maxptime") if (value := md.attribute(name))]
 
 
 def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: SessionDescription,
