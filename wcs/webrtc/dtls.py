@@ -23,9 +23,11 @@ Configuration, as WebRTC requires (RFC 8827 §6.5, RFC 5763 §5):
 * ``use_srtp`` with :data:`DEFAULT_SRTP_PROFILES`.  As DTLS server OpenSSL picks the
   first profile in *our* list that the client offers.  Chrome offers
   AES128_CM_SHA1_80 before AEAD_AES_256_GCM / AEAD_AES_128_GCM (libwebrtc leaves the
-  choice to a non-WebRTC peer), so listing AEAD_AES_128_GCM first gets AES-GCM, which
-  RFC 8827 §6.5 says to favour (one AES-NI pass, no separate HMAC); AES128_CM_SHA1_80
-  is mandatory to implement, so every WebRTC peer can fall back to it;
+  choice to a non-WebRTC peer), so listing AEAD_AES_128_GCM first gets AES-GCM, the
+  AEAD suite RFC 8827 §6.5 says to favour (verified against headless Chromium in
+  tests/webrtc/test_chromium_interop.py; per-packet cost through libsrtp is the same as
+  SHA1_80 within noise, benchmarks/bench_webrtc.py).  AES128_CM_SHA1_80 is mandatory to
+  implement, so every WebRTC peer can fall back to it;
 * once connected, the SRTP master keys come from the exporter
   ``"EXTRACTOR-dtls_srtp"`` (RFC 5764 §4.2), 2 × (key + salt) bytes, and become a
   :class:`~wcs.rtp.srtp.SrtpSession` via ``SrtpSession.from_dtls``.
