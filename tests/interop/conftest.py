@@ -201,8 +201,10 @@ def page_server() -> Iterator[PageServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright_driver() -> Iterator[Any]:
+    # Per test, not per session: a live sync Playwright keeps its asyncio loop marked as running
+    # in this thread, which breaks any other test that starts Playwright (or uses asyncio).
     from playwright.sync_api import sync_playwright
     driver = sync_playwright().start()
     yield driver

@@ -232,8 +232,9 @@ class Baresip:
         self.rec_dir.mkdir(exist_ok=True)
         for f in self.rec_dir.iterdir():
             f.unlink()
-        self.sip_port = free_port()
-        self.ctrl_port = free_port(udp=False, avoid=(self.sip_port,))
+        # baresip listens on sip_port (UDP, TCP) and sip_port + 1 (TLS, even without a certificate)
+        self.sip_port = free_port(tcp_also_next=True)
+        self.ctrl_port = free_port(udp=False, avoid=(self.sip_port, self.sip_port + 1))
         rtp_lo = _next_rtp_range()
         (self.dir / "config").write_text(CONFIG.format(
             name=self.name, sip_port=self.sip_port, tone_hz=int(self.tone_hz), rtp_lo=rtp_lo,

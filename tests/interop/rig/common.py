@@ -43,21 +43,30 @@ def netns_problem() -> str | None:
     return None
 
 
-def free_port(udp: bool = True, tcp: bool = True, avoid: Sequence[int] = ()) -> int:
-    """A port on 127.0.0.1 that is free for UDP and/or TCP right now (bounded search)."""
+def _bindable(port: int, kind: int) -> bool:
+    try:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind((LOOPBACK, port))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(udp: bool = True, tcp: bool = True, avoid: Sequence[int] = (),
+              tcp_also_next: bool = False) -> int:
+    """A port on 127.0.0.1 that is free for UDP and/or TCP right now (bounded search).
+    `tcp_also_next`: port + 1 must be free for TCP too (baresip puts SIP over TLS there)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
             s.bind((LOOPBACK, 0))
             port = s.getsockname()[1]
-            if port in avoid:
-                continue
-            if udp and tcp:
-                try:
-                    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                        t.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-            return port
+        if port in avoid or (tcp_also_next and (port + 1 in avoid or port >= 65535)):
+            continue
+        if udp and tcp and not _bindable(port, socket.SOCK_STREAM):
+            continue
+        if tcp_also_next and not _bindable(port + 1, socket.SOCK_STREAM):
+            continue
+        return port
     raise RigError("no free port found on 127.0.0.1")
 
 
