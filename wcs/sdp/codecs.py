@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wcs.sdp.h264 import h264_same_configuration
-from wcs.sdp.model import MediaDescription, parse_fmtp
+from wcs.sdp.model import MediaDescription, RtpMap, parse_fmtp, parse_rtpmap
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,26 @@ def media_formats(md: MediaDescription) -> list[Format]:
     """
     if "RTP/" not in md.proto.upper():
         return []
-    rtpmaps = md.rtpmaps()
+    rtpmaps: dict[str, RtpMap] = {}
     fmtps: dict[str, str] = {}
-    for value in md.attributes("fmtp"):
-        fmt, _, params = value.partition(" ")
-        fmtps.setdefault(fmt, params.strip())
+    feedback: dict[str, list[str]] = {}
+    ordered: list[tuple[str, str]] = []   # (format, feedback) in line order, for "*" interleaving
+    for kind, value in md.lines:          # one pass over the section (hot with 20+ video PTs)
+        if kind != "a":
+            continue
+        if value.startswith("rtpmap:"):
+            parsed = parse_rtpmap(value[7:])
+            if parsed is not None:
+                rtpmaps.setdefault(parsed[0], parsed[1])
+        elif value.startswith("fmtp:"):
+            fmt, _, params = value[5:].lstrip(" ").partition(" ")
+            fmtps.setdefault(fmt, params.strip())
+        elif value.startswith("rtcp-fb:"):
+            fmt, _, fb = value[8:].lstrip(" ").partition(" ")
+            if fb.strip():
+                feedback.setdefault(fmt, []).append(fb.strip())
+                ordered.append((fmt, fb.strip()))
+    wildcard = "*" in feedback
     out: list[Format] = []
     seen: set[str] = set()
     for pt in md.formats:
@@ -135,7 +150,8 @@ def media_formats(md: MediaDescription) -> list[Format]:
             if spec is None:
                 continue
             name, rate, channels = spec.name, spec.clock_rate, spec.channels
-        out.append(Format(int(pt), name, rate, channels, fmtps.get(pt, ""), tuple(md.rtcp_fb(pt))))
+        fbs = [x for f, x in ordered if f in (pt, "*")] if wildcard else feedback.get(pt, [])
+        out.append(Format(int(pt), name, rate, channels, fmtps.get(pt, ""), tuple(fbs)))
     return out
 
 

@@ -34,6 +34,13 @@ def parse_sdp(text: str | bytes, *, strict: bool = False) -> SessionDescription:
     session = SessionDescription(origin=origin, session_name=session_name)
     target: list[Line] = session.lines
     for number, line in rest:
+        kind = line[0]
+        if kind == "a" and line[1:2] == "=":           # the common case, kept tight
+            value = line[2:]
+            if value[:1] in ("r", "f"):
+                _check_attribute(number, value)
+            target.append(("a", value))
+            continue
         kind, value = _line(number, line, strict)
         if kind == "m":
             media = _media(number, value)
@@ -42,8 +49,6 @@ def parse_sdp(text: str | bytes, *, strict: bool = False) -> SessionDescription:
             continue
         if kind in _CHECKS:
             _CHECKS[kind](number, value)
-        elif kind == "a":
-            _check_attribute(number, value)
         elif strict and kind in ("v", "o", "s"):
             raise SdpParseError(f"line {number}: unexpected {kind}= line")
         target.append((kind, value))

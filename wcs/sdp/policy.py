@@ -22,7 +22,7 @@ WebRTC helper formats (red, rtx, ulpfec, flexfec) never reach the SIP side.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wcs.sdp.codecs import WEBRTC_HELPERS, Format
 from wcs.sdp.errors import SdpUsageError
@@ -71,12 +71,17 @@ class CodecPolicy:
     h264_profiles: tuple[str, ...] = ()
     h264_packetization_mode_1_only: bool = True
     keep_remote_order: bool = True
+    _keys: tuple[tuple[str, int | None], ...] = field(default=(), init=False, repr=False, compare=False)
+    _excluded_keys: tuple[tuple[str, int | None], ...] = field(default=(), init=False, repr=False,
+                                                              compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codecs", _names(self.codecs))
         object.__setattr__(self, "exclude_sip", _names(self.exclude_sip))
         object.__setattr__(self, "h264_profiles",
                            tuple(_h264_profile_name(p) for p in _names(self.h264_profiles)))
+        object.__setattr__(self, "_keys", tuple(_encoding(name) for name in self.codecs))
+        object.__setattr__(self, "_excluded_keys", tuple(_encoding(name) for name in self.exclude_sip))
 
     @classmethod
     def from_settings(
@@ -93,21 +98,20 @@ class CodecPolicy:
                    _names(profiles), proxy_use_h264_packetization_mode_1_only, keep_remote_order)
 
     @staticmethod
-    def _matches(name: str, fmt: Format) -> bool:
-        encoding, rate = _encoding(name)
-        return fmt.encoding == encoding and (rate is None or rate == fmt.clock_rate)
+    def _matches(key: tuple[str, int | None], fmt: Format) -> bool:
+        return fmt.encoding == key[0] and (key[1] is None or key[1] == fmt.clock_rate)
 
     def rank(self, fmt: Format) -> int | None:
         """Position of ``fmt`` in ``codecs`` (lower = preferred), None if not named."""
-        for i, name in enumerate(self.codecs):
-            if self._matches(name, fmt):
+        for i, key in enumerate(self._keys):
+            if self._matches(key, fmt):
                 return i
         return None
 
     def excluded(self, fmt: Format) -> bool:
         if fmt.encoding in WEBRTC_HELPERS:
             return True
-        if any(self._matches(name, fmt) for name in self.exclude_sip):
+        if any(self._matches(key, fmt) for key in self._excluded_keys):
             return True
         if fmt.encoding == "h264" and self.h264_profiles:
             return h264_profile(fmt.params.get("profile-level-id", "42000a")) not in self.h264_profiles
