@@ -15,7 +15,9 @@ TOKEN_CHARS = r"A-Za-z0-9\-.!%*_+`'~"
 """Characters of ``token`` (§25.1), ready for a regex character class."""
 
 TOKEN = f"[{TOKEN_CHARS}]++"
-QUOTED = r'"(?:[^"\\]|\\.)*+"'
+QUOTED_BODY = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+"""The inside of a ``quoted-string`` (qdtext and quoted-pairs), as an unrolled loop."""
+QUOTED = f'"{QUOTED_BODY}"'
 """``quoted-string``: DQUOTE *(qdtext / quoted-pair) DQUOTE (§25.1)."""
 
 _TOKEN_RE = re.compile(TOKEN)
@@ -31,7 +33,7 @@ _PARAM_RE = re.compile(
 # <...> sections (whose commas do not separate).  An unterminated quoted string or <...>
 # runs to the end of the value.  Every quantifier is possessive so that no input makes the
 # scan backtrack: the cost stays linear in the length of the value.
-_ITEM_RE = re.compile(r'(?:[^,"<]++|"(?:[^"\\]|\\.)*+(?:"|\\?\Z)|<[^>]*+(?:>|\Z))*+', re.S)
+_ITEM_RE = re.compile(rf'(?:[^,"<]++|"{QUOTED_BODY}(?:"|\\?\Z)|<[^>]*+(?:>|\Z))*+', re.S)
 
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 

@@ -80,11 +80,12 @@ del _full
 class Headers:
     """Ordered multimap of header fields; names case-insensitive, compact == full."""
 
-    __slots__ = ("_items", "_cache")
+    __slots__ = ("_items", "_cache", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []
         self._cache: dict[str, Any] = {}
+        self._index: dict[str, list[str]] | None = None
         for name, value in items:
             self.add(name, value)
 
@@ -94,21 +95,35 @@ class Headers:
         headers = cls.__new__(cls)
         headers._items = items
         headers._cache = {}
+        headers._index = None
         return headers
+
+    def _lookup(self) -> dict[str, list[str]]:
+        """key -> values, built on the first look-up after a change (one pass)."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, _, value in self._items:
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+        return index
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        self._index = None
 
     # -- reading
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = header_key(name)
-        for k, _, value in self._items:
-            if k == key:
-                return value
-        return default
+        values = self._lookup().get(header_key(name))
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order."""
-        key = header_key(name)
-        return [value for k, _, value in self._items if k == key]
+        return list(self._lookup().get(header_key(name), ()))
 
     def get_list(self, name: str) -> list[str]:
         """All comma-separated elements of ``name`` across its header lines (empty ones dropped)."""
@@ -117,8 +132,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)
-        return any(k == key for k, _, _ in self._items)
+        return header_key(name) in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return ((name, value) for _, name, value in self._items)
@@ -152,13 +166,13 @@ class Headers:
         """Append a header line."""
         value = str(value).strip(" \t")
         self._items.append((self._check(name, value), name, value))
-        self._cache.clear()
+        self._changed()
 
     def insert(self, index: int, name: str, value: str) -> None:
         """Insert a header line at ``index`` among all lines (0 = first, e.g. a new top Via)."""
         value = str(value).strip(" \t")
         self._items.insert(index, (self._check(name, value), name, value))
-        self._cache.clear()
+        self._changed()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert before the first line of the same name (or append if there is none)."""
@@ -170,7 +184,7 @@ class Headers:
                 break
         else:
             self._items.append((key, name, value))
-        self._cache.clear()
+        self._changed()
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, where the first one was (else append)."""
@@ -188,13 +202,13 @@ class Headers:
         if not placed:
             items.append((key, name, value))
         self._items = items
-        self._cache.clear()
+        self._changed()
 
     def remove(self, name: str) -> None:
         """Remove every line of ``name``."""
         key = header_key(name)
         self._items = [item for item in self._items if item[0] != key]
-        self._cache.clear()
+        self._changed()
 
     # -- typed views
     def cached(self, key: str, build: Callable[[], T]) -> T:

@@ -24,7 +24,7 @@ from urllib.parse import quote as _pct_quote
 from urllib.parse import unquote as _pct_unquote
 
 from wcs.sip.errors import SipParseError
-from wcs.sip.grammar import TOKEN, format_params, parse_params, quote, unquote
+from wcs.sip.grammar import QUOTED_BODY, TOKEN, format_params, parse_params, quote, unquote
 
 _ESC = r"%[0-9A-Fa-f]{2}"
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
@@ -33,14 +33,23 @@ _PASSWORD_SAFE = "-_.!~*'()&=+$,"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"  # unreserved + param-unreserved
 _HEADER_SAFE = "-_.!~*'()[]/?:+$"  # unreserved + hnv-unreserved
 
-_USER_RE = re.compile(rf"(?:[{_UNRESERVED}&=+$,;?/]|{_ESC})+")
-_PASSWORD_RE = re.compile(rf"(?:[{_UNRESERVED}&=+$,]|{_ESC})*")
+
+
+def _chars(allowed: str, at_least_one: bool = True) -> str:
+    """``1*( [allowed] / escaped )`` as an unrolled, backtracking-free loop."""
+    run = f"[{allowed}]*+(?:{_ESC}[{allowed}]*+)*+"
+    return f"(?=[{allowed}]|{_ESC}){run}" if at_least_one else run
+
+
+_USER_RE = re.compile(_chars(f"{_UNRESERVED}&=+$,;?/"))
+_PASSWORD_RE = re.compile(_chars(f"{_UNRESERVED}&=+$,", at_least_one=False))
 _HOST = r"\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_](?:[A-Za-z0-9_.-]*))"
 _HOSTPORT_RE = re.compile(rf"(?:{_HOST})(?::([0-9]{{1,5}}))?")
-_PCHAR = rf"(?:[{_UNRESERVED}\[\]/:&+$]|{_ESC})"
-_URI_PARAM_RE = re.compile(rf";({_PCHAR}+)(?:=({_PCHAR}+))?")
-_HCHAR = rf"(?:[{_UNRESERVED}\[\]/?:+$]|{_ESC})"
-_HEADERS_RE = re.compile(rf"\?({_HCHAR}+={_HCHAR}*(?:&{_HCHAR}+={_HCHAR}*)*)")
+_PCHARS = _chars(f"{_UNRESERVED}\\[\\]/:&+$")
+_URI_PARAM_RE = re.compile(rf";({_PCHARS})(?:=({_PCHARS}))?")
+_HCHARS = _chars(f"{_UNRESERVED}\\[\\]/?:+$")
+_HCHARS0 = _chars(f"{_UNRESERVED}\\[\\]/?:+$", at_least_one=False)
+_HEADERS_RE = re.compile(rf"\?({_HCHARS}={_HCHARS0}(?:&{_HCHARS}={_HCHARS0})*+)")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _OPAQUE_RE = re.compile(r"[!-~\x80-\U0010ffff]+")  # visible characters, no whitespace
 _OPAQUE_FORBIDDEN = re.compile(r'[<>"]')
@@ -221,7 +230,7 @@ class NameAddr:
 
 # name-addr: [ display-name ] LAQUOT addr-spec RAQUOT, display-name = *(token LWS) / quoted-string
 _NAME_ADDR_RE = re.compile(
-    rf'[ \t]*(?:"((?:[^"\\]|\\.)*+)"|({TOKEN}(?:[ \t]++{TOKEN})*+))?[ \t]*<([^<>\s]++)>', re.S
+    rf'[ \t]*(?:"({QUOTED_BODY})"|({TOKEN}(?:[ \t]++{TOKEN})*+))?[ \t]*<([^<>\s]++)>', re.S
 )
 _ADDR_SPEC_RE = re.compile(r'[ \t]*([^\s;<>"]+)')
 
