@@ -17,17 +17,18 @@ Configuration, as WebRTC requires (RFC 8827 §6.5, RFC 5763 §5):
   chain is not validated — it is self-signed; instead its hash must match one of the
   ``a=fingerprint`` values of the peer's SDP (RFC 8122 §5.1: those with the strongest
   hash function offered).  A mismatch detected inside the handshake aborts it with a
-  ``bad_certificate`` alert; when the fingerprints arrive only after the handshake
-  (the browser's answer is late), the session waits in ``"connecting"`` until
+  fatal alert (OpenSSL sends ``unknown_ca`` for the rejected self-signed certificate).
+  When the fingerprints arrive only after the handshake (the browser's answer is
+  late), the session waits in ``"connecting"`` until
   :meth:`~DtlsSession.set_remote_fingerprints` — no keys leave before that;
 * ``use_srtp`` with :data:`DEFAULT_SRTP_PROFILES`.  As DTLS server OpenSSL picks the
-  first profile in *our* list that the client offers.  Chrome offers
-  AES128_CM_SHA1_80 before AEAD_AES_256_GCM / AEAD_AES_128_GCM (libwebrtc leaves the
-  choice to a non-WebRTC peer), so listing AEAD_AES_128_GCM first gets AES-GCM, the
-  AEAD suite RFC 8827 §6.5 says to favour (verified against headless Chromium in
-  tests/webrtc/test_chromium_interop.py; per-packet cost through libsrtp is the same as
-  SHA1_80 within noise, benchmarks/bench_webrtc.py).  AES128_CM_SHA1_80 is mandatory to
-  implement, so every WebRTC peer can fall back to it;
+  first profile in *our* list that the client offers.  Chrome offers AES128_CM_SHA1_80,
+  AEAD_AES_256_GCM, AEAD_AES_128_GCM in that order (captured in tests/data/webrtc/;
+  libwebrtc leaves the choice to a non-WebRTC peer), so listing AEAD_AES_128_GCM first
+  gets AES-GCM, the AEAD suite RFC 8827 §6.5 says to favour (verified against headless
+  Chromium in tests/webrtc/test_chromium_interop.py; per-packet cost through libsrtp is
+  the same as SHA1_80 within noise, benchmarks/bench_webrtc.py).  AES128_CM_SHA1_80 is
+  mandatory to implement, so every WebRTC peer can fall back to it;
 * once connected, the SRTP master keys come from the exporter
   ``"EXTRACTOR-dtls_srtp"`` (RFC 5764 §4.2), 2 × (key + salt) bytes, and become a
   :class:`~wcs.rtp.srtp.SrtpSession` via ``SrtpSession.from_dtls``.
