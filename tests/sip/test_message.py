@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wcs.sip.errors import SipParseError
+from wcs.sip.errors import SipParseError, SipUsageError
 from wcs.sip.headers import CSeq, Headers
 from wcs.sip.message import Request, Response, error_response, make_response, parse_message
 
@@ -93,6 +93,18 @@ def test_content_length_is_rewritten_in_place() -> None:
     data = bytes(req)
     assert b"\r\nl: 5\r\nX-After: 1\r\n\r\nhello" in data
     assert data.count(b"l: ") == 1
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    (Response(486, "Busy\r\nVia: x"), "Line break in start line 'SIP/2.0 486 Busy\\r\\nVia: x'"),
+    (Request("INVITE", "sip:a@b c"), "Invalid Request-Line 'INVITE' 'sip:a@b c'"),
+    (Request("IN VITE", "sip:a@b"), "Invalid Request-Line 'IN VITE' 'sip:a@b'"),
+    (Request("INVITE", ""), "Invalid Request-Line 'INVITE' ''"),
+])
+def test_serializing_an_invalid_start_line_is_a_usage_error(message: Request | Response, error: str) -> None:
+    with pytest.raises(SipUsageError) as info:
+        bytes(message)
+    assert str(info.value) == error
 
 
 def test_response_default_reason() -> None:

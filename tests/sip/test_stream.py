@@ -108,5 +108,11 @@ def test_scan_position_keeps_parsing_linear() -> None:
     head = _request(1)
     for i in range(0, len(head) - 4):
         parser.feed(head[i:i + 1])
-    assert parser._scan >= len(head) - 8
+    assert parser._scan >= len(head) - 8  # the head is searched once, not once per feed
     assert len(parser.feed(head[len(head) - 4:])) == 1
+
+
+def test_many_messages_in_one_segment() -> None:
+    stream = b"".join(_request(n) for n in range(2000))
+    messages = StreamParser().feed(stream + _request(2000)[:30])
+    assert [m.cseq.seq for m in messages] == list(range(2000))

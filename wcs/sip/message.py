@@ -18,7 +18,7 @@ on a message built in code a missing or malformed header raises :class:`SipParse
 
 from __future__ import annotations
 
-from wcs.sip.errors import SipParseError
+from wcs.sip.errors import SipParseError, SipUsageError
 from wcs.sip.headers import CSeq, Headers, Via, parse_cseq, parse_via
 from wcs.sip.uri import NameAddr, SipUri, parse_name_addr, parse_uri
 
@@ -186,7 +186,10 @@ class _Message:
     def __bytes__(self) -> bytes:
         """The message with Content-Length set to the body's length (§20.14)."""
         body = self.body
-        parts = [self.start_line(), "\r\n"]
+        start = self.start_line()
+        if "\r" in start or "\n" in start:
+            raise SipUsageError(f"Line break in start line {start!r}")
+        parts = [start, "\r\n"]
         length_written = False
         for key, name, value in self.headers._items:
             if key == "content-length":
@@ -235,6 +238,8 @@ class Request(_Message):
         return parsed
 
     def start_line(self) -> str:
+        if " " in self.method or " " in self.uri or not self.uri:
+            raise SipUsageError(f"Invalid Request-Line {self.method!r} {self.uri!r}")
         return f"{self.method} {self.uri} {self.version}"
 
     def _validate(self) -> None:

@@ -172,9 +172,10 @@ class StreamParser:
         self.pings = 0
         """CRLFCRLF keep-alives seen between messages (RFC 5626 §4.4.1; answer with CRLF)."""
         self._buffer = bytearray()
+        self._pos = 0  # start of the unconsumed data in _buffer
+        self._scan = 0  # where the search for the end of the head resumes
         self._crlfs = 0
-        self._scan = 0
-        self._pending: tuple[Message, int, int] | None = None  # message, body start, length
+        self._pending: tuple[Message, int, int] | None = None  # message, body offset, length
         self._ready: list[Message] = []
         self._error: SipParseError | None = None
 
@@ -182,22 +183,25 @@ class StreamParser:
         if self._error is not None:
             raise self._error
         buffer = self._buffer
+        if self._pos:  # drop what was consumed, once per call (not once per message)
+            del buffer[:self._pos]
+            self._scan = max(0, self._scan - self._pos)
+            self._pos = 0
         buffer += data
         ready = self._ready
         while True:
-            if self._pending is None:
-                if not self._frame_head():
-                    break
-            assert self._pending is not None
-            message, body_start, length = self._pending
-            total = body_start + length
-            if len(buffer) < total:
+            if self._pending is None and not self._frame_head():
                 break
-            raw = bytes(buffer[:total])
-            del buffer[:total]
-            message.body = raw[body_start:]
+            assert self._pending is not None
+            message, body_offset, length = self._pending
+            start = self._pos
+            end = start + body_offset + length
+            if len(buffer) < end:
+                break
+            raw = bytes(buffer[start:end])
+            message.body = raw[body_offset:]
             self._pending = None
-            self._scan = 0
+            self._pos = self._scan = end
             try:
                 message._validate()
             except SipParseError as exc:
@@ -214,33 +218,37 @@ class StreamParser:
     def _frame_head(self) -> bool:
         """Parse the next head if complete; False when more data is needed."""
         buffer = self._buffer
-        skip = 0
-        while buffer[skip:skip + 2] == b"\r\n":
-            skip += 2
-        if skip:
-            del buffer[:skip]
-            self._scan = 0
-            self._crlfs += skip // 2
+        pos = self._pos
+        skipped = 0
+        while buffer[pos:pos + 2] == b"\r\n":  # §7.5; RFC 5626 keep-alives
+            pos += 2
+            skipped += 1
+        if skipped:
+            self._pos = pos
+            self._scan = max(self._scan, pos)
+            self._crlfs += skipped
             self.pings += self._crlfs // 2
             self._crlfs %= 2
-        if not buffer or buffer == b"\r":
+        remaining = len(buffer) - pos
+        if remaining == 0 or (remaining == 1 and buffer[pos] == 13):
             return False
         self._crlfs = 0
-        end = buffer.find(b"\r\n\r\n", self._scan)
+        end = buffer.find(b"\r\n\r\n", max(self._scan, pos))
         if end < 0:
-            if len(buffer) > self.max_size:
+            if remaining > self.max_size:
                 raise self._fail("Message too large", 513)
-            self._scan = max(0, len(buffer) - 3)
+            self._scan = max(pos, len(buffer) - 3)
             return False
         try:
-            message, length = _parse_head(bytes(buffer[:end]))
+            message, length = _parse_head(bytes(buffer[pos:end]))
         except SipParseError as exc:
             raise self._fail(exc.reason, exc.status_code) from None
         if length is None:
             raise self._fail("Missing Content-Length header")
-        if end + 4 + length > self.max_size:
+        head = end + 4 - pos
+        if head + length > self.max_size:
             raise self._fail("Message too large", 513)
-        self._pending = (message, end + 4, length)
+        self._pending = (message, head, length)
         return True
 
 
