@@ -199,3 +199,13 @@ def test_incoming_call_reoffer_keeps_sip_pts() -> None:
     answer2, new = answer_sip_reoffer(reoffer, plans, SIP, origin)
     assert answer2.media[0].formats == ["8", "0", "101"] and answer2.media[0].direction == "inactive"
     assert answer2.origin.session_version == 2 and new[0].direction == "inactive"
+
+
+def test_reoffer_while_we_hold() -> None:
+    plans, origin = established()
+    held_by_both = parse_sdp(peer_sdp("m=audio 5000 RTP/AVP 0\r\na=sendonly\r\nm=video 0 RTP/AVP 96\r\n", 2))
+    answer, new = answer_sip_reoffer(held_by_both, plans, SIP, origin, hold=True)
+    assert answer.media[0].direction == "inactive" and new[0].direction == "inactive"   # RFC 6337 §5.3
+    refresh = parse_sdp(peer_sdp("m=audio 5000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n", 3))
+    answer, new = answer_sip_reoffer(refresh, plans, SIP, origin, hold=True)
+    assert answer.media[0].direction == "sendonly" and new[0].direction == "sendonly"

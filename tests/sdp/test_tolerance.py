@@ -9,6 +9,7 @@ import pytest
 
 from wcs.sdp import (
     CodecPolicy,
+    NoCommonCodec,
     PtPair,
     SdpUsageError,
     SessionDescription,
@@ -21,6 +22,7 @@ from wcs.sdp import (
     webrtc_answer_from_sip,
     webrtc_offer_from_sip,
 )
+from wcs.sdp.delayed import webrtc_offer_from_policy
 
 from .helpers import load
 
@@ -183,3 +185,30 @@ def test_ice_credentials_checked(ufrag: str, pwd: str, reason: str) -> None:
     with pytest.raises(SdpUsageError) as info:
         WebRtcTransport(ufrag, pwd, "sha-256 00", [])
     assert str(info.value) == reason
+
+
+def test_delayed_offer_flow() -> None:
+    """INVITE without SDP: browser offer from the policy, SIP offer from the browser answer,
+    plans from the ACK's answer."""
+    policy = CodecPolicy.from_settings()
+    offer = webrtc_offer_from_policy(WEBRTC, policy, ("audio", "video"))
+    assert [(md.kind, md.mid, md.formats) for md in offer.media] == [
+        ("audio", "0", ["111", "9", "0", "8", "110", "101"]), ("video", "1", ["96", "102"])]
+    assert offer.groups("BUNDLE") == [["0", "1"]] and offer.media[0].attribute("setup") == "actpass"
+    browser_answer = parse_sdp(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 101\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\n"
+        "a=setup:active\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\n"
+        "a=setup:active\r\na=rtpmap:96 VP8/90000\r\n")
+    sip_offer = sip_offer_from_webrtc(browser_answer, SIP, policy)
+    assert [md.formats for md in sip_offer.media] == [["111", "0", "101"], ["96"]]
+    ack = parse_sdp(
+        "v=0\r\no=pbx 1 1 IN IP4 192.0.2.60\r\ns=-\r\nc=IN IP4 192.0.2.60\r\nt=0 0\r\n"
+        "m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\nm=video 0 RTP/AVP 96\r\n")
+    _, plans = webrtc_answer_from_sip(ack, browser_answer, WEBRTC)
+    assert plans[0].codecs == [PtPair(0, 0, "PCMU", 8000), PtPair(101, 101, "telephone-event", 8000)]
+    assert plans[0].direction == "sendrecv" and not plans[1].accepted
+    with pytest.raises(NoCommonCodec):
+        webrtc_offer_from_policy(WEBRTC, CodecPolicy(codecs=("g729",)), ("audio",))

@@ -4,7 +4,9 @@ Modules: :mod:`~wcs.sdp.model` (session model, serializer), :mod:`~wcs.sdp.parse
 :mod:`~wcs.sdp.codecs` (registry, formats, matching), :mod:`~wcs.sdp.h264`
 (RFC 6184 profile/level rules), :mod:`~wcs.sdp.policy` (:class:`CodecPolicy`),
 :mod:`~wcs.sdp.negotiate` (RFC 3264 directions, hold, versions),
-:mod:`~wcs.sdp.webrtc` (the four translations), :mod:`~wcs.sdp.build` (helpers).
+:mod:`~wcs.sdp.webrtc` (the four translations), :mod:`~wcs.sdp.browser` (our ICE/DTLS
+sections), :mod:`~wcs.sdp.reoffer` (SIP re-INVITEs against the fixed browser leg),
+:mod:`~wcs.sdp.delayed` (INVITE without SDP), :mod:`~wcs.sdp.build` (helpers).
 """
 
 from wcs.sdp.codecs import REGISTRY, CodecSpec, Format, find_codec, formats_match, media_formats

@@ -93,9 +93,13 @@ def _empty(sip: SipTransport, extra_lines: Iterable[str]) -> SessionDescription:
 
 
 def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip: SipTransport,
-                       origin: VersionedOrigin, extra_lines: Iterable[str] = ()
+                       origin: VersionedOrigin, extra_lines: Iterable[str] = (), *, hold: bool = False
                        ) -> tuple[SessionDescription, list[StreamPlan]]:
-    """Answer a SIP re-offer within the browser leg's fixed capabilities."""
+    """Answer a SIP re-offer within the browser leg's fixed capabilities.
+
+    ``hold`` is set while our side holds the call: the answer then does not ask to
+    receive (RFC 6337 §5.3: sendonly answered to sendrecv, inactive to sendonly).
+    """
     out = _empty(sip, extra_lines)
     new_plans: list[StreamPlan] = []
     for index, smd in enumerate(reoffer.media):
@@ -108,8 +112,8 @@ def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip
         pairs, common = _remap(plan, media_formats(smd))
         if not _has_codec(pairs):
             raise NoCommonCodec()
-        direction = intersect_directions(answer_direction(effective_direction(reoffer, smd)),
-                                         plan.webrtc_direction)
+        wanted = intersect_directions(plan.webrtc_direction, "sendonly") if hold else plan.webrtc_direction
+        direction = answer_direction(effective_direction(reoffer, smd), wanted)
         # RFC 3264 §6.1: the answer uses the offer's PT numbers; the fmtp stay ours
         answered = [replace(ours, pt=theirs.pt, fmtp=_fmtp(theirs, ours)) for ours, theirs in common]
         mux = smd.has_attribute("rtcp-mux")

@@ -34,9 +34,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from wcs.sdp.browser import (
+    WebRtcTransport,
+    add_msid_semantic,
+    webrtc_rejected,
+    webrtc_section,
+    webrtc_session,
+)
 from wcs.sdp.build import (
-    candidate_address,
-    connection,
     format_lines,
     new_session,
     rejected_copy,
@@ -46,35 +51,18 @@ from wcs.sdp.build import (
     validate_extra_lines,
 )
 from wcs.sdp.codecs import WEBRTC_HELPERS, Format, find_match, media_formats
-from wcs.sdp.errors import NoCommonCodec, SdpUsageError
+from wcs.sdp.errors import NoCommonCodec
 from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import Line, MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
 from wcs.sdp.policy import CodecPolicy
 
+__all__ = ["PtPair", "SipTransport", "StreamPlan", "WebRtcTransport", "sip_answer_from_webrtc",
+           "sip_offer_from_webrtc", "webrtc_answer_from_sip", "webrtc_offer_from_sip"]
+
 SIP_PROTOS = ("RTP/AVP", "RTP/AVPF")
-_ICE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _MEDIA = ("audio", "video")
 _PASSIVE_FB = ("nack pli", "ccm fir")  # keyframe requests: the relay forwards them end to end
-
-
-@dataclass
-class WebRtcTransport:
-    """Our ICE/DTLS parameters towards the browser."""
-
-    ice_ufrag: str
-    ice_pwd: str
-    fingerprint: str                      # "sha-256 AB:CD:…"
-    candidates: list[str]                 # a=candidate values ("1 1 udp 2130706431 1.2.3.4 40000 typ host")
-    ice_lite: bool = True
-    session_id: str = "0"                 # o= session id of the SDP we send to the browser
-    stream_id: str = "wcs"                # a=msid stream id
-
-    def __post_init__(self) -> None:
-        # RFC 8839 §5.4: ice-ufrag 4–256 and ice-pwd 22–256 ice-chars; browsers enforce it
-        for name, value, low in (("ice_ufrag", self.ice_ufrag, 4), ("ice_pwd", self.ice_pwd, 22)):
-            if not low <= len(value) <= 256 or any(c not in _ICE_CHARS for c in value):
-                raise SdpUsageError(f"{name} must be {low}-256 ice-chars (RFC 8839 §5.4)")
 
 
 @dataclass
@@ -215,7 +203,7 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
     ``sip_offer`` (optional) limits the SIP answer to what was offered.  Raises
     :class:`NoCommonCodec` when no stream survives.
     """
-    out = _webrtc_session(transport)
+    out = webrtc_session(transport)
     plans: list[StreamPlan] = []
     for index, bmd in enumerate(webrtc_offer.media):
         smd = sip_answer.media[index] if index < len(sip_answer.media) else None
@@ -223,12 +211,12 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
         plan = _answer_stream(sip_answer, smd, offered, webrtc_offer, bmd, index)
         plans.append(plan)
         if not plan.accepted:
-            out.media.append(_webrtc_rejected(bmd, transport))
+            out.media.append(webrtc_rejected(bmd, transport))
             continue
         assert smd is not None
         bf = {f.pt: f for f in media_formats(bmd)}
         sf = {f.pt: f for f in media_formats(smd)}
-        section = _webrtc_section(bmd.kind, bmd.proto, bmd.mid, transport, "passive"
+        section = webrtc_section(bmd.kind, bmd.proto, bmd.mid, transport, "passive"
                                   if bmd.attribute("setup") != "passive" else "active",
                                   reverse_direction(plan.direction), [p.webrtc_pt for p in plan.codecs])
         for pair in plan.codecs:
@@ -313,7 +301,7 @@ def _answer_fmtp(offer: Format, answer: Format) -> str:
 def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransport,
                           policy: CodecPolicy) -> SessionDescription:
     """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes."""
-    out = _webrtc_session(transport)
+    out = webrtc_session(transport)
     reserved = {int(pt) for md in sip_offer.media for pt in md.formats if pt.isdigit()}
     taken: set[int] = set()
     for index, smd in enumerate(sip_offer.media):
@@ -323,7 +311,7 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
         if not any(_is_real(f) for f in kept):
             continue
         kept = _unique_pts(kept, taken, reserved)
-        section = _webrtc_section(smd.kind, "UDP/TLS/RTP/SAVPF", str(index), transport, "actpass",
+        section = webrtc_section(smd.kind, "UDP/TLS/RTP/SAVPF", str(index), transport, "actpass",
                                   effective_direction(sip_offer, smd), [f.pt for f in kept])
         for fmt in kept:
             fb = _PASSIVE_FB if smd.kind == "video" and _is_real(fmt) else ()
@@ -336,7 +324,7 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
         raise NoCommonCodec()
     mids = [md.mid for md in out.media if md.mid is not None]
     out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
-    _add_msid_semantic(out, transport)
+    add_msid_semantic(out, transport)
     return out
 
 
@@ -422,51 +410,6 @@ def _sip_pairs(offered: list[Format], answered: list[Format]) -> list[PtPair]:
     return pairs if any(p.name.lower() not in ("telephone-event", "cn") for p in pairs) else []
 
 
-# ---------------------------------------------------------------- browser-side sections
-
-
-def _webrtc_session(transport: WebRtcTransport) -> SessionDescription:
-    address = (candidate_address(transport.candidates) or ("0.0.0.0", 9))[0]
-    out = new_session("-", transport.session_id, address)
-    out.lines = [("t", "0 0")]
-    if transport.ice_lite:
-        out.lines.append(("a", "ice-lite"))
-    return out
-
-
-def _webrtc_section(kind: str, proto: str, mid: str | None, transport: WebRtcTransport, setup: str,
-                    direction: str, pts: list[int]) -> MediaDescription:
-    address, port = candidate_address(transport.candidates) or ("0.0.0.0", 9)
-    md = MediaDescription(kind, port, None, proto, [str(pt) for pt in pts])
-    md.lines = [("c", connection(address))]
-    md.lines += [("a", f"candidate:{c.removeprefix('a=').removeprefix('candidate:')}")
-                 for c in transport.candidates]
-    if transport.candidates:
-        md.lines.append(("a", "end-of-candidates"))
-    md.lines += [("a", f"ice-ufrag:{transport.ice_ufrag}"), ("a", f"ice-pwd:{transport.ice_pwd}"),
-                 ("a", f"fingerprint:{transport.fingerprint}"), ("a", f"setup:{setup}")]
-    if mid is not None:
-        md.lines.append(("a", f"mid:{mid}"))
-    md.lines.append(("a", direction))
-    if direction in ("sendrecv", "sendonly"):
-        md.lines.append(("a", f"msid:{transport.stream_id} {transport.stream_id}-{kind}-{mid or 0}"))
-    md.lines.append(("a", "rtcp-mux"))
-    return md
-
-
-def _webrtc_rejected(bmd: MediaDescription, transport: WebRtcTransport) -> MediaDescription:
-    """A port-0 answer section keeping the mid (JSEP §5.3.1, RFC 8843 §7.3.3)."""
-    md = rejected_copy(bmd)
-    md.lines = [("c", "IN IP4 0.0.0.0")]
-    if bmd.mid is not None:
-        md.lines.append(("a", f"mid:{bmd.mid}"))
-    if "RTP/" in bmd.proto:
-        md.lines += [("a", f"ice-ufrag:{transport.ice_ufrag}"), ("a", f"ice-pwd:{transport.ice_pwd}"),
-                     ("a", f"fingerprint:{transport.fingerprint}"), ("a", "setup:passive"),
-                     ("a", "inactive"), ("a", "rtcp-mux")]
-    return md
-
-
 def _finish_webrtc(out: SessionDescription, offer: SessionDescription, plans: list[StreamPlan],
                    transport: WebRtcTransport) -> None:
     """BUNDLE group of the accepted offered mids (RFC 8843 §7.3); NoCommonCodec if none."""
@@ -478,9 +421,4 @@ def _finish_webrtc(out: SessionDescription, offer: SessionDescription, plans: li
         mids = [mid for mid in groups[0] if mid in accepted]
         if mids:
             out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
-    _add_msid_semantic(out, transport)
-
-
-def _add_msid_semantic(out: SessionDescription, transport: WebRtcTransport) -> None:
-    if any(md.has_attribute("msid") for md in out.media):
-        out.lines.append(("a", f"msid-semantic: WMS {transport.stream_id}"))
+    add_msid_semantic(out, transport)
