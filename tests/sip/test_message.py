@@ -300,3 +300,24 @@ def test_pathological_header_values_stay_linear(value: str) -> None:
 
     with pytest.raises(SipParseError):
         choose_challenge(msg.headers.get_all("Proxy-Authenticate"))
+
+
+def test_ipv6_references_in_request_uri_via_and_contact() -> None:
+    data = (b"INVITE sip:bob@[2001:db8::2]:5070;transport=tcp SIP/2.0\r\n"
+            b"Via: SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bKv6;received=2001:db8::9;rport=5061\r\n"
+            b"From: <sip:alice@[2001:db8::1]>;tag=a\r\nTo: <tel:+1-201-555-0123>\r\n"
+            b"Call-ID: v6@[2001:db8::1]\r\n"
+            b"CSeq: 1 INVITE\r\nContact: <sip:alice@[2001:db8::1]:5060;transport=tcp>;expires=60\r\n"
+            b"Content-Length: 0\r\n\r\n")
+    msg = parse_message(data)
+    assert isinstance(msg, Request)
+    ruri = msg.request_uri
+    assert (ruri.host, ruri.port, ruri.transport) == ("2001:db8::2", 5070, "tcp")
+    via = msg.top_via
+    assert (via.host, via.port, via.received, via.rport) == ("2001:db8::1", 5060, "2001:db8::9", 5061)
+    assert msg.to.uri.scheme == "tel" and msg.to.uri.user == "+1-201-555-0123"
+    contact = msg.contact
+    assert contact is not None and contact.uri.host_port == "[2001:db8::1]:5060"
+    assert contact.params == {"expires": "60"}
+    assert msg.call_id == "v6@[2001:db8::1]"
+    assert bytes(msg) == data
