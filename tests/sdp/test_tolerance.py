@@ -212,3 +212,15 @@ def test_delayed_offer_flow() -> None:
     assert plans[0].direction == "sendrecv" and not plans[1].accepted
     with pytest.raises(NoCommonCodec):
         webrtc_offer_from_policy(WEBRTC, CodecPolicy(codecs=("g729",)), ("audio",))
+
+
+def test_bundle_only_section_is_not_rejected() -> None:
+    text = load("chromium156-websdk-audio-video-offer.sdp").decode()
+    text = text.replace("m=video 9 ", "m=video 0 ").replace("a=mid:1\r\n", "a=mid:1\r\na=bundle-only\r\n")
+    offer = parse_sdp(text)
+    assert offer.media[1].port == 0 and not offer.media[1].rejected      # RFC 8843 §6, JSEP §5.2.1
+    sip_offer = sip_offer_from_webrtc(offer, SIP, CodecPolicy.from_settings())
+    assert sip_offer.media[1].port == 40002
+    answer, plans = webrtc_answer_from_sip(echo_answer(sip_offer), offer, WEBRTC)
+    assert answer.media[1].port == 40010 and plans[1].accepted
+    assert answer.groups("BUNDLE") == [["0", "1"]]

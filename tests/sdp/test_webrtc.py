@@ -318,3 +318,13 @@ def test_incoming_offer_skips_unusable_streams_and_mids_name_sip_indexes() -> No
 def test_incoming_offer_without_usable_stream_raises() -> None:
     with pytest.raises(NoCommonCodec):
         webrtc_offer_from_sip(parse_sdp(load("officemaster-foip-t38.sipsorcery.sdp")), WEBRTC, CodecPolicy())
+
+
+def test_sip_video_without_common_codec_is_rejected_for_the_browser() -> None:
+    sip_offer = sip_offer_from_webrtc(av_offer(), SIP, CodecPolicy.from_settings())
+    sip_answer = parse_sdp(
+        "v=0\r\no=phone 1 1 IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n"
+        "m=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 34\r\n")   # H.263: not offered, not in the browser
+    answer, plans = webrtc_answer_from_sip(sip_answer, av_offer(), WEBRTC, sip_offer=sip_offer)
+    assert answer.media[1].port == 0 and answer.media[1].mid == "1" and not plans[1].accepted
+    assert answer.groups("BUNDLE") == [["0"]]

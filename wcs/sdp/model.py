@@ -208,8 +208,9 @@ class MediaDescription(_Lines):
 
     @property
     def rejected(self) -> bool:
-        """Port 0 marks a rejected or disabled stream (RFC 3264 §6, §8.2)."""
-        return self.port == 0
+        """Port 0 marks a rejected or disabled stream (RFC 3264 §6, §8.2) — unless the
+        section is ``a=bundle-only``, which rides on the BUNDLE transport (RFC 8843 §6)."""
+        return self.port == 0 and not self.has_attribute("bundle-only")
 
     def rtpmaps(self) -> dict[str, RtpMap]:
         """PT → RtpMap for every well-formed ``a=rtpmap`` (the first one wins)."""
