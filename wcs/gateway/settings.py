@@ -1,0 +1,145 @@
+"""Gateway settings: defaults, a ``flashphoner.properties``-style file, and overrides.
+
+Settings have one canonical attribute name; the properties file accepts the names WCS
+users know (``ws.port``, ``media_port_from``, ``keep_alive.server_interval`` in ms …)
+as well as the attribute names themselves.  Every value is validated on load so a typo
+is reported at start-up, naming the key, rather than failing a call later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import LocalProtocolError
+
+__all__ = ["Settings", "SettingsError", "load_properties"]
+
+
+class SettingsError(LocalProtocolError):
+    """A setting is unknown or has a value of the wrong form."""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"port out of range: {value}")
+    return value
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _ms(text: str) -> float:
+    return float(text) / 1000.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway can be told.  Times are in seconds."""
+
+    #: address the listeners bind to
+    address: str = "0.0.0.0"
+    #: address written into SDP, Via and Contact (default: the bound address, or the
+    #: host's primary address when bound to 0.0.0.0)
+    public_address: str | None = None
+    ws_port: int = 8080
+    http_port: int = 8081
+    #: SIP UDP port; 5060 is left to a PBX that may run on the same host
+    sip_port: int = 5070
+    media_port_from: int = 31000
+    media_port_to: int = 32000
+    #: server ping period and how many unanswered pings close the socket
+    keep_alive_interval: float = 5.0
+    keep_alive_probes: int = 10
+    #: how long a ``keepAlive`` session survives without a socket
+    client_timeout: float = 60.0
+    #: REGISTER expiry we ask for
+    register_expires: int = 600
+    #: give up on an incoming call the browser neither answers nor rejects
+    ring_timeout: float = 120.0
+    user_agent: str = "wcs/0.1"
+    #: SIP-side codec names the gateway may use (issue 2 passthrough set)
+    sip_codecs: tuple[str, ...] = ("opus", "G722", "PCMU", "PCMA", "telephone-event")
+    log_level: str = "INFO"
+    #: settings not known to this version, kept so callers can warn about them
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some attributes changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def media_ports(self) -> range:
+        """Usable media ports (RTP on even ports, RTCP on the next odd one)."""
+        return range(self.media_port_from, self.media_port_to + 1)
+
+    def validate(self) -> Settings:
+        """Check cross-field rules; returns self so it can be chained."""
+        if self.media_port_from > self.media_port_to:
+            raise SettingsError("media_port_from must not exceed media_port_to")
+        if self.media_port_to - self.media_port_from < 3:
+            raise SettingsError("the media port range needs at least 4 ports")
+        if self.keep_alive_interval <= 0 or self.keep_alive_probes < 1:
+            raise SettingsError("keep_alive interval and probes must be positive")
+        return self
+
+
+#: properties-file key → (attribute, converter)
+_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "address": ("address", str.strip),
+    "ip_local": ("address", str.strip),
+    "public_address": ("public_address", str.strip),
+    "ip": ("public_address", str.strip),
+    "ws_port": ("ws_port", _port),
+    "ws.port": ("ws_port", _port),
+    "http_port": ("http_port", _port),
+    "http.port": ("http_port", _port),
+    "sip_port": ("sip_port", _port),
+    "media_port_from": ("media_port_from", _port),
+    "media_port_to": ("media_port_to", _port),
+    "keep_alive_interval": ("keep_alive_interval", float),
+    "keep_alive.server_interval": ("keep_alive_interval", _ms),
+    "keep_alive_probes": ("keep_alive_probes", int),
+    "keep_alive.probes": ("keep_alive_probes", int),
+    "client_timeout": ("client_timeout", float),
+    "register_expires": ("register_expires", int),
+    "ring_timeout": ("ring_timeout", float),
+    "user_agent": ("user_agent", str.strip),
+    "sip_codecs": ("sip_codecs", _list),
+    "log_level": ("log_level", lambda s: s.strip().upper()),
+}
+
+
+def apply(settings: Settings, items: Iterable[tuple[str, str]]) -> Settings:
+    """Return ``settings`` with ``key=value`` pairs applied; unknown keys go to ``extra``."""
+    changes: dict[str, Any] = {}
+    extra = dict(settings.extra)
+    for key, text in items:
+        entry = _KEYS.get(key.strip())
+        if entry is None:
+            extra[key.strip()] = text
+            continue
+        attribute, convert = entry
+        try:
+            changes[attribute] = convert(text)
+        except ValueError as exc:
+            raise SettingsError(f"setting {key.strip()}: {exc}") from None
+    return settings.replace(extra=extra, **changes).validate()
+
+
+def load_properties(text: str) -> list[tuple[str, str]]:
+    """Parse ``key=value`` lines (``#``/``!`` comments, blank lines ignored)."""
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise SettingsError(f"line {number}: expected key=value, got {line!r}")
+        items.append((key.strip(), value.strip()))
+    return items
