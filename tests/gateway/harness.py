@@ -59,7 +59,8 @@ class FakeMedia:
         webrtc = WebRtcTransport(ice_ufrag="gwUf", ice_pwd="gatewayIcePassword123456",
                                  fingerprint="sha-256 " + ":".join(["AB"] * 32),
                                  candidates=["1 1 udp 2130706431 127.0.0.1 40000 typ host"])
-        return MediaAllocation(webrtc, SipTransport("127.0.0.1", {i: 41000 + 2 * i for i in range(sip_streams)}))
+        ports = {i: 41000 + 2 * i for i in range(sip_streams)}
+        return MediaAllocation(webrtc, SipTransport("127.0.0.1", ports))
 
     def connect(self, call_id: str, plans: Any, *, fingerprints: Any, ice: Any, now: float) -> None:
         self.connected[call_id] = list(plans)
