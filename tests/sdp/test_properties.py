@@ -78,20 +78,20 @@ def _parse_or_none(data: str | bytes) -> SessionDescription | None:
     return sd
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_DOCUMENT, st.text(max_size=200)))
 def test_parser_on_generated_text(text: str) -> None:
     _parse_or_none(text)
     _parse_or_none(text.encode("utf-8"))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_mutated(), st.binary(max_size=300)))
 def test_parser_on_mutated_corpus_and_bytes(data: bytes) -> None:
     _parse_or_none(data)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated(), st.sampled_from(POLICIES))
 def test_translations_raise_only_sdp_errors(data: bytes, policy: CodecPolicy) -> None:
     sd = _parse_or_none(data)
