@@ -24,7 +24,7 @@ def test_register_request_shape() -> None:
     req, dest = peer.take_request("REGISTER")
     assert dest == PROXY
     assert req.uri == "sip:example.com"
-    assert req.headers.get("From", "").startswith('"Alice" <sip:1001@example.com>;tag=')
+    assert (req.headers.get("From") or "").startswith('"Alice" <sip:1001@example.com>;tag=')
     assert req.headers.get("To") == '"Alice" <sip:1001@example.com>'
     assert req.headers.get("Contact") == "<sip:1001@192.0.2.10:5070;line=x1>"
     assert req.headers.get("Expires") == "600"

@@ -345,6 +345,9 @@ class InviteManagerBase:
             else:
                 self._ack_and_bye_fork(session, response, now)
             return
+        if session._ended:  # a 2xx for a call that is over already: ACK and end it at once
+            self._ack_and_bye_fork(session, response, now)
+            return
         self.core.disarm(session._handler, "timer-c")
         try:
             if dialog is not None and dialog.remote_tag == response.to_tag:
@@ -364,7 +367,7 @@ class InviteManagerBase:
         sdp = _sdp(response)
         if sdp is not None:
             session.remote_sdp = sdp
-        if session._end_cause is not None or session._ended:
+        if session._end_cause is not None:
             # we hung up (CANCEL) but the callee answered first: ACK, then BYE (§15)
             self.send_bye(session, now)
             return
@@ -383,7 +386,7 @@ class InviteManagerBase:
         return ack, dest
 
     def _ack_and_bye_fork(self, session: InviteSession, response: Response, now: float) -> None:
-        """A 2xx from a second fork: ACK it and end that dialog at once (§13.2.2.4)."""
+        """A 2xx we do not want (another fork, a call already over): ACK it, then BYE (§13.2.2.4)."""
         assert session._invite is not None
         try:
             fork = Dialog.from_uac(session._invite, response)
@@ -408,14 +411,16 @@ class InviteManagerBase:
 
     # ------------------------------------------------------------ BYE (both roles)
 
-    def send_bye(self, session: InviteSession, now: float) -> None:
+    def send_bye(self, session: InviteSession, now: float, *, retry: bool = False) -> None:
+        """BYE in the session's dialog (``retry``: again, after a challenge)."""
         dialog = session.dialog
-        if dialog is None or session._bye_txn is not None:
+        if dialog is None or (session._bye_txn is not None and not retry):
             return
         core = self.core
         bye, next_hop = dialog.build_request("BYE", core.via(core.branch()))
         bye.headers.add("User-Agent", core.user_agent)
-        session._digest.new_chain()
+        if not retry:
+            session._digest.new_chain()
         session._digest.authorize(bye, core.cnonce())
         session._bye_txn = core.send(bye, core.destination(bye, session.account, next_hop), now,
                                      session._handler)
@@ -425,14 +430,7 @@ class InviteManagerBase:
         if txn is not session._bye_txn or response.status < 200:
             return
         if response.status in (401, 407) and session._digest.accept(response):
-            session._bye_txn = None
-            assert session.dialog is not None
-            core = self.core
-            bye, next_hop = session.dialog.build_request("BYE", core.via(core.branch()))
-            bye.headers.add("User-Agent", core.user_agent)
-            session._digest.authorize(bye, core.cnonce())
-            session._bye_txn = core.send(bye, core.destination(bye, session.account, next_hop), now,
-                                         session._handler)
+            self.send_bye(session, now, retry=True)
             return
         self.end(session, session._end_cause or "local-bye", response.status, response.reason, now)
 
@@ -448,7 +446,7 @@ class InviteManagerBase:
         if session.dialog is not None:
             session.dialog.state = TERMINATED
         handler = session._handler
-        for name in ("timer-c", "cancel-guard", "2xx", "2xx-giveup"):
+        for name in ("timer-c", "cancel-guard", "2xx", "2xx-giveup", "no-answer"):
             self.core.disarm(handler, name)
         session._ok = None
         self.core.arm(handler, "purge", now + self.core.timers.timer_b)

@@ -23,6 +23,8 @@ confirmed   re-INVITE                     200 with the current local SDP (a plac
                                           until proper re-INVITE handling), retransmitted
                                           until its ACK like any 2xx
 hang-up     before the answer             480 Temporarily Unavailable, CallEnded("rejected")
+calling/    no answer within Timer C      480 No Answer, CallEnded("timeout")
+early       (3 min)
 hang-up     200 sent, no ACK yet          BYE as soon as the ACK arrives (§15)
 hang-up     confirmed                     BYE; its outcome → CallEnded("local-bye")
 ==========  ============================  ==================================================
@@ -50,6 +52,9 @@ class InviteManager(InviteManagerBase):
         if key in self.by_invite:  # §8.2.2.2: the same request again over another path
             self.reply(request, txn, 482, now)
             return
+        if not request.request_uri.is_sip:  # §8.2.2.1
+            self.reply(request, txn, 416, now)
+            return
         if request.body and _sdp(request) is None:
             response = self.error_response(request, 415)
             response.headers.add("Accept", ACCEPT)
@@ -69,6 +74,8 @@ class InviteManager(InviteManagerBase):
         self.by_server_txn[txn] = session
         self.by_invite[key] = session
         self.core.layer.respond(txn, make_response(request, 100), now)
+        # nobody answers within Timer C: give up (480) rather than keep the INVITE forever
+        self.core.arm(session._handler, "no-answer", now + self.core.timers.timer_c)
         self.core.emit(IncomingCall(session, request))
 
     def on_reinvite(self, session: InviteSession, request: Request, txn: ServerTransaction,
@@ -129,7 +136,7 @@ class InviteManager(InviteManagerBase):
         txn = self._pending(session, "ring")
         assert session._invite is not None
         response = make_response(session._invite, 183 if sdp else 180, to_tag=session._local_tag)
-        response.headers.add("Contact", self.core.contact(session.account))
+        response.headers.add("Contact", self._contact(session))
         if sdp:
             response.headers.add("Content-Type", "application/sdp")
             response.body = sdp
@@ -145,6 +152,7 @@ class InviteManager(InviteManagerBase):
         self._uas_dialog(session, CONFIRMED)
         session.state = CONFIRMED
         ok = self._ok_response(session, session._invite, sdp)
+        self.core.disarm(session._handler, "no-answer")
         self.core.layer.respond(txn, ok, now)
         self._retransmit_until_ack(session, ok, session._invite.cseq.seq, now)
 
@@ -171,6 +179,12 @@ class InviteManager(InviteManagerBase):
 
     def uas_timer(self, session: InviteSession, name: str, now: float) -> None:
         ok = session._ok
+        if name == "no-answer":
+            txn = session._server_txn
+            if txn is not None and not txn.final_sent and not session.ended:
+                self._final_error(session, 480, "No Answer", now)
+                self.end(session, "timeout", 480, "No Answer", now)
+            return
         if name == "2xx" and ok is not None:
             txn = session._server_txn
             if txn is not None and not txn.terminated and ok.cseq.seq == txn.request.cseq.seq:
@@ -209,18 +223,26 @@ class InviteManager(InviteManagerBase):
     def _final_error(self, session: InviteSession, status: int, reason: str | None, now: float) -> None:
         assert session._invite is not None and session._server_txn is not None
         response = make_response(session._invite, status, reason, to_tag=session._local_tag)
+        self.core.disarm(session._handler, "no-answer")
         self.core.layer.respond(session._server_txn, response, now)
 
     def _ok_response(self, session: InviteSession, request: Request, sdp: bytes) -> Response:
         ok = make_response(request, 200, to_tag=session._local_tag)
         core = self.core
-        ok.headers.add("Contact", core.contact(session.account))
+        ok.headers.add("Contact", self._contact(session))
         ok.headers.add("Allow", ALLOW)
         ok.headers.add("Supported", core.supported)
         ok.headers.add("Server", core.user_agent)
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = sdp
         return ok
+
+    def _contact(self, session: InviteSession) -> str:
+        """Our Contact; without an account, the user the caller asked for (Request-URI)."""
+        user = None
+        if session.account is None and session._invite is not None:
+            user = session._invite.request_uri.user
+        return self.core.contact(session.account, user)
 
     def _uas_dialog(self, session: InviteSession, state: str) -> None:
         if session.dialog is None:

@@ -33,7 +33,7 @@ from typing import cast
 from wcs.entropy import Entropy, SystemEntropy
 from wcs.errors import LocalProtocolError
 from wcs.sip.dialog import Dialog
-from wcs.sip.errors import SipParseError
+from wcs.sip.errors import SipParseError, SipUsageError
 from wcs.sip.invite import InviteSession
 from wcs.sip.invite_uas import InviteManager
 from wcs.sip.layer import (
@@ -96,7 +96,10 @@ class UserAgent:
         try:
             message = parse_message(data)
         except SipParseError as exc:
-            reply = error_response(data, exc)
+            try:
+                reply = error_response(data, exc)
+            except (SipParseError, SipUsageError):  # e.g. a bare CR inside a copied header value
+                reply = None
             if reply is not None:
                 self._core.layer.send_stateless(reply, _reply_address(reply, source))
             return

@@ -169,18 +169,18 @@ class UaCore:
         host = f"[{self.local.host}]" if ":" in self.local.host else self.local.host
         return f"SIP/2.0/{self.local.transport.upper()} {host}:{self.local.port};rport;branch={branch}"
 
-    def contact_uri(self, account: Account | None) -> SipUri:
+    def contact_uri(self, account: Account | None, user: str | None = None) -> SipUri:
+        """Our Contact URI: the account's user and contact parameters (else ``user``)."""
         params: dict[str, str | None] = {}
         if self.local.transport != "udp":
             params["transport"] = self.local.transport
-        user = None
         if account is not None:
             params.update(account.contact_params)
             user = account.user
         return SipUri("sip", user, None, self.local.host, self.local.port, params)
 
-    def contact(self, account: Account | None) -> str:
-        return f"<{self.contact_uri(account)}>"
+    def contact(self, account: Account | None, user: str | None = None) -> str:
+        return f"<{self.contact_uri(account, user)}>"
 
     def aor(self, account: Account) -> SipUri:
         """``sip:user@domain`` of the account."""

@@ -1,0 +1,352 @@
+"""Two user agents back to back in memory: whole calls with scripted loss, and fuzzed input.
+
+The network is a list of datagrams; ``drop`` decides which are lost.  Time only moves
+when the test says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wcs.entropy import SeededEntropy
+from wcs.sip.transport import Address
+from wcs.sip.ua import (
+    Account,
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    IncomingCall,
+    InviteSession,
+    UaEvent,
+    UserAgent,
+)
+
+from .test_ua_harness import SDP_ANSWER, SDP_OFFER, request_from
+
+A = Address("192.0.2.10", 5070)
+B = Address("192.0.2.20", 5080)
+ALICE = Account("alice", "192.0.2.20:5080")
+
+
+class Net:
+    def __init__(self) -> None:
+        self.a = UserAgent(A, entropy=SeededEntropy(1))
+        self.b = UserAgent(B, entropy=SeededEntropy(2))
+        self.now = 0.0
+        self.log: list[tuple[float, str, str]] = []
+        self.drop: Callable[[str, bytes], bool] = lambda d, data: False
+        self.events: dict[str, list[UaEvent]] = {"a": [], "b": []}
+
+    def pump(self) -> None:
+        while True:
+            moved = False
+            for ua, peer, src, direction in ((self.a, self.b, A, "a>b"), (self.b, self.a, B, "b>a")):
+                for out in ua.outgoing():
+                    moved = True
+                    lost = self.drop(direction, out.data)
+                    self.log.append((self.now, direction + (" lost" if lost else ""),
+                                     out.data.split(b"\r\n", 1)[0].decode()))
+                    if not lost:
+                        assert out.dest == (B if ua is self.a else A)
+                        peer.receive_datagram(out.data, src, self.now)
+            self.events["a"] += self.a.events()
+            self.events["b"] += self.b.events()
+            if not moved:
+                return
+
+    def run(self, until: float) -> None:
+        while True:
+            deadlines = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None]
+            if not deadlines or min(deadlines) > until:
+                break
+            self.now = min(deadlines)
+            self.a.handle_timer(self.now)
+            self.b.handle_timer(self.now)
+            self.pump()
+        self.now = until
+
+    def take(self, side: str) -> list[UaEvent]:
+        events, self.events[side] = self.events[side], []
+        return events
+
+    def lines(self, direction: str) -> list[tuple[float, str]]:
+        """What went in ``direction``, lost or not."""
+        return [(t, line) for t, d, line in self.log if d.startswith(direction)]
+
+
+def place_call(net: Net) -> tuple[InviteSession, InviteSession]:
+    caller = net.a.invite(ALICE, "sip:bob@192.0.2.20:5080", SDP_OFFER, net.now)
+    net.pump()
+    (incoming,) = net.take("b")
+    assert isinstance(incoming, IncomingCall)
+    return caller, incoming.session
+
+
+def test_whole_call_without_loss() -> None:
+    net = Net()
+    caller, callee = place_call(net)
+    net.b.ring(callee, net.now)
+    net.pump()
+    (progress,) = net.take("a")
+    assert isinstance(progress, CallProgress) and progress.status == 180
+    net.b.answer(callee, SDP_ANSWER, net.now)
+    net.pump()
+    (answered,) = net.take("a")
+    assert isinstance(answered, CallAnswered) and answered.sdp == SDP_ANSWER
+    (acked,) = net.take("b")
+    assert isinstance(acked, CallAnswered)
+    assert caller.dialog is not None and callee.dialog is not None
+    assert caller.dialog.id == (callee.dialog.call_id, callee.dialog.remote_tag, callee.dialog.local_tag)
+    net.now = 10.0
+    net.a.cancel_or_bye(caller, net.now)
+    net.pump()
+    (end_a,) = net.take("a")
+    (end_b,) = net.take("b")
+    assert isinstance(end_a, CallEnded) and end_a.cause == "local-bye" and end_a.status == 200
+    assert isinstance(end_b, CallEnded) and end_b.cause == "remote-bye"
+    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "ACK", "BYE"]
+    net.run(100.0)
+    assert net.a.get_timer() is None and net.b.get_timer() is None
+
+
+def test_lost_invite_lost_200_and_lost_ack_are_all_recovered() -> None:
+    net = Net()
+    losses = {"INVITE": 2, "SIP/2.0 200": 1, "ACK": 1}
+
+    def drop(direction: str, data: bytes) -> bool:
+        for start, left in losses.items():
+            if data.startswith(start.encode()) and left:
+                losses[start] = left - 1
+                return True
+        return False
+
+    net.drop = drop
+    caller = net.a.invite(ALICE, "sip:bob@192.0.2.20:5080", SDP_OFFER, 0.0)
+    net.pump()
+    net.run(1.5)  # Timer A: retransmits at 0.5 (lost) and 1.5
+    (incoming,) = net.take("b")
+    assert isinstance(incoming, IncomingCall)
+    net.b.answer(incoming.session, SDP_ANSWER, 2.0)
+    net.now = 2.0
+    net.pump()  # this 200 is lost; the UAS core retransmits it after T1
+    assert net.take("a") == []
+    net.run(2.5)  # 200 arrives, the ACK is lost
+    assert [type(e) for e in net.take("a")] == [CallAnswered]
+    assert net.take("b") == []
+    net.run(3.5)  # the 200 again (2*T1 later), re-ACKed with the same ACK
+    assert [type(e) for e in net.take("b")] == [CallAnswered]
+    invites = [(t, d) for t, d, line in net.log if line.startswith("INVITE")]
+    assert invites == [(0.0, "a>b lost"), (0.5, "a>b lost"), (1.5, "a>b")]
+    acks = [t for t, line in net.lines("a>b") if line.startswith("ACK")]
+    assert acks == [2.5, 3.5]
+    oks = [t for t, line in net.lines("b>a") if line.startswith("SIP/2.0 200")]
+    assert oks == [2.0, 2.5, 3.5]
+    net.run(100.0)
+    assert net.a.get_timer() is None and net.b.get_timer() is None
+    assert caller.state == "confirmed"
+
+
+def test_cancel_race_back_to_back() -> None:
+    net = Net()
+    caller, callee = place_call(net)
+    net.b.ring(callee, 0.0)
+    net.pump()
+    net.take("a")
+    net.a.cancel_or_bye(caller, 1.0)
+    net.now = 1.0
+    net.pump()
+    (end_a,) = net.take("a")
+    (end_b,) = net.take("b")
+    assert isinstance(end_a, CallEnded) and (end_a.cause, end_a.status) == ("cancelled", 487)
+    assert isinstance(end_b, CallEnded) and end_b.cause == "cancelled"
+    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "CANCEL", "ACK"]
+
+
+def test_callee_rejects_busy() -> None:
+    net = Net()
+    caller, callee = place_call(net)
+    net.b.reject(callee, 486, "Busy Here", 0.0)
+    net.pump()
+    (end_a,) = net.take("a")
+    assert isinstance(end_a, CallEnded) and (end_a.cause, end_a.status) == ("rejected", 486)
+
+
+# ---------------------------------------------------------------- fuzzing: never raise
+
+
+def _valid_messages() -> list[bytes]:
+    uri = "sip:bob@192.0.2.20:5080"
+    src = Address("192.0.2.30", 5090)
+    return [bytes(request_from(src, m, uri, body=SDP_OFFER if m == "INVITE" else b""))
+            for m in ("INVITE", "OPTIONS", "BYE", "CANCEL", "ACK", "REGISTER")] + [
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5080;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
+        b"To: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:c@192.0.2.30>\r\n"
+        b"Record-Route: <sip:192.0.2.1;lr>\r\nContent-Length: 0\r\n\r\n"]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(_valid_messages())))
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.integers(0, 3))
+        if not data:
+            break
+        pos = draw(st.integers(0, len(data) - 1))
+        if kind == 0:
+            data[pos] = draw(st.integers(0, 255))
+        elif kind == 1:
+            del data[pos:pos + draw(st.integers(1, 40))]
+        elif kind == 2:
+            data[pos:pos] = draw(st.sampled_from([b";", b",", b"<", b">", b"\r\n", b":", b" ", b"%",
+                                                  b"tag=", b";lr", b"z9hG4bK", b"\x00", b"\xff"]))
+        else:
+            data = data[:pos]
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(mutated(), st.binary(max_size=300)), min_size=1, max_size=6))
+def test_receive_datagram_never_raises(datagrams: list[bytes]) -> None:
+    net = Net()
+    caller, callee = place_call(net)  # some state to poke at
+    src = Address("192.0.2.30", 5090)
+    for i, data in enumerate(datagrams):
+        net.b.receive_datagram(data, src, float(i))
+        net.a.receive_datagram(data, src, float(i))
+        net.b.handle_timer(float(i))
+        for out in net.b.outgoing() + net.a.outgoing():
+            assert isinstance(out.data, bytes)
+        net.a.events()
+        net.b.events()
+
+
+# ---------------------------------------------------------------- fuzzing the call logic with valid messages
+
+_ROUTES = ["<sip:192.0.2.1;lr>", "<sip:192.0.2.3>", "<sip:[2001:db8::1]:5070;lr;transport=tcp>",
+           "<sip:p.example.com;maddr=192.0.2.9>", "<sips:x@192.0.2.4>", "<tel:+123>"]
+_CONTACTS = ["<sip:bob@192.0.2.20:5080>", "<sip:bob@h.example.com>", "<sips:bob@192.0.2.20>",
+             "<tel:+4930>", "<urn:x:y>", "*"]
+
+
+@st.composite
+def peer_response(draw: st.DrawFn, invite_bytes: bytes) -> bytes:
+    from wcs.sip.message import Request, make_response, parse_message
+
+    invite = parse_message(invite_bytes)
+    assert isinstance(invite, Request)
+    status = draw(st.sampled_from([100, 180, 183, 200, 202, 302, 401, 407, 423, 481, 486, 487, 500, 603]))
+    tag = draw(st.sampled_from([None, "t1", "t2"]))
+    response = make_response(invite, status, to_tag=tag)
+    for _ in range(draw(st.integers(0, 2))):
+        response.headers.add("Record-Route", draw(st.sampled_from(_ROUTES)))
+    if draw(st.booleans()):
+        response.headers.add("Contact", draw(st.sampled_from(_CONTACTS)))
+    if status in (401, 407):
+        name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        response.headers.add(name, draw(st.sampled_from(
+            ['Digest realm="r", nonce="n"', 'Digest realm="r", nonce="n", stale=true', "Basic realm=x",
+             'Digest realm="r", nonce="n", algorithm=UNKNOWN'])))
+    if draw(st.booleans()):
+        response.headers.add("Content-Type", "application/sdp")
+        response.body = SDP_ANSWER
+    return bytes(response)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_call_logic_survives_any_sequence_of_responses_and_actions(data: st.DataObject) -> None:
+    from wcs.errors import LocalProtocolError
+
+    ua = UserAgent(A, entropy=SeededEntropy(3))
+    session = ua.invite(Account("alice", "example.com", password="pw", proxy=B), "bob", SDP_OFFER, 0.0)
+    invites = [out.data for out in ua.outgoing()]
+    now = 0.0
+    ends = 0
+    for _ in range(data.draw(st.integers(1, 12))):
+        now += data.draw(st.sampled_from([0.0, 0.1, 1.0, 40.0, 200.0]))
+        action = data.draw(st.integers(0, 3))
+        try:
+            if action == 0:
+                ua.receive_datagram(data.draw(peer_response(data.draw(st.sampled_from(invites)))), B, now)
+            elif action == 1:
+                ua.cancel_or_bye(session, now)
+            elif action == 2:
+                ua.handle_timer(now)
+            else:
+                src = Address("192.0.2.20", 5080)
+                req = request_from(src, data.draw(st.sampled_from(["BYE", "INVITE", "ACK", "CANCEL"])),
+                                   "sip:alice@192.0.2.10:5070", call_id=data.draw(st.sampled_from(
+                                       ["call-1@peer", session.dialog.call_id if session.dialog else "x"])),
+                                   to_tag=data.draw(st.sampled_from([None, "t1", "zz"])),
+                                   from_tag=data.draw(st.sampled_from(["t1", "t2", "ftag"])),
+                                   cseq=data.draw(st.integers(0, 5)),
+                                   branch="z9hG4bK" + str(data.draw(st.integers(0, 3))))
+                ua.receive_datagram(bytes(req), src, now)
+        except LocalProtocolError:
+            pass
+        for out in ua.outgoing():
+            if out.data.startswith(b"INVITE"):
+                invites.append(out.data)
+        ends += sum(isinstance(e, CallEnded) and e.session is session for e in ua.events())
+    for later in (1000.0, 2000.0, 3000.0):
+        ua.cancel_or_bye(session, now + later - 1)
+        ua.handle_timer(now + later)
+        ua.outgoing()
+    ends += sum(isinstance(e, CallEnded) and e.session is session for e in ua.events())
+    assert ends == 1 and session.state == "terminated"  # every session ends exactly once
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_callee_logic_survives_any_sequence_of_requests_and_actions(data: st.DataObject) -> None:
+    from wcs.errors import LocalProtocolError
+
+    ua = UserAgent(A, entropy=SeededEntropy(4))
+    src = Address("192.0.2.20", 5080)
+    uri = "sip:alice@192.0.2.10:5070"
+    ua.receive_datagram(bytes(request_from(src, "INVITE", uri, body=SDP_OFFER)), src, 0.0)
+    (incoming,) = [e for e in ua.events() if isinstance(e, IncomingCall)]
+    session = incoming.session
+    tags = ["zz", None]
+    now = 0.0
+    ends = 0
+    for _ in range(data.draw(st.integers(1, 12))):
+        now += data.draw(st.sampled_from([0.0, 0.1, 1.0, 40.0, 200.0]))
+        action = data.draw(st.integers(0, 6))
+        try:
+            if action == 0:
+                ua.ring(session, now, data.draw(st.sampled_from([None, SDP_ANSWER])))
+            elif action == 1:
+                ua.answer(session, SDP_ANSWER, now)
+            elif action == 2:
+                ua.reject(session, data.draw(st.sampled_from([486, 603, 404])), "No", now)
+            elif action == 3:
+                ua.cancel_or_bye(session, now)
+            elif action == 4:
+                ua.handle_timer(now)
+            else:
+                method = data.draw(st.sampled_from(["BYE", "INVITE", "ACK", "CANCEL", "OPTIONS", "INFO"]))
+                req = request_from(src, method, uri, to_tag=data.draw(st.sampled_from(tags)),
+                                   cseq=data.draw(st.integers(0, 3)),
+                                   branch="z9hG4bK" + str(data.draw(st.integers(0, 3))),
+                                   body=SDP_OFFER if method == "INVITE" and data.draw(st.booleans()) else b"")
+                ua.receive_datagram(bytes(req), src, now)
+        except LocalProtocolError:
+            pass
+        for out in ua.outgoing():
+            if out.data.startswith(b"SIP/2.0 1") or out.data.startswith(b"SIP/2.0 2"):
+                from wcs.sip.message import parse_message
+
+                tag = parse_message(out.data).to_tag
+                if tag and tag not in tags:
+                    tags.append(tag)
+        ends += sum(isinstance(e, CallEnded) and e.session is session for e in ua.events())
+    for later in (1000.0, 2000.0, 3000.0):
+        ua.cancel_or_bye(session, now + later - 1)
+        ua.handle_timer(now + later)
+        ua.outgoing()
+    ends += sum(isinstance(e, CallEnded) and e.session is session for e in ua.events())
+    assert ends == 1 and session.state == "terminated"
