@@ -228,10 +228,14 @@ def test_opus_answer_maps_48k_events_onto_8k_sip_events() -> None:
         "m=audio 5000 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n"
         "a=rtpmap:101 telephone-event/8000\r\na=rtcp-mux\r\na=recvonly\r\n")
     answer, (plan,) = webrtc_answer_from_sip(sip_answer, audio_offer(), WEBRTC)
-    assert answer.media[0].formats == ["111", "126", "110"]
+    assert answer.media[0].formats == ["111", "110", "126"]
     assert answer.media[0].fmtp("111") == "useinbandfec=1"
-    assert plan.codecs == [PtPair(111, 96, "opus", 48000), PtPair(126, 101, "telephone-event", 8000),
-                           PtPair(110, 101, "telephone-event", 48000, 8000)]
+    assert plan.codecs == [PtPair(111, 96, "opus", 48000), PtPair(110, 101, "telephone-event", 48000, 8000),
+                           PtPair(126, 101, "telephone-event", 8000)]
+    # from SIP, PT 101 goes to the same-rate browser PT 126 (also as a dict built in order)
+    assert plan.pair_for_sip_pt(101) == plan.codecs[2]
+    assert {p.sip_pt: p.webrtc_pt for p in plan.codecs}[101] == 126
+    assert plan.pair_for_webrtc_pt(110) == plan.codecs[1]
     assert answer.media[0].direction == "recvonly"   # the SIP side only receives …
     assert plan.direction == "sendonly"              # … so the browser only sends
     assert not answer.media[0].has_attribute("msid")

@@ -111,12 +111,12 @@ class StreamPlan:
         our browser SDP the SIP peer's); same-rate pairs come first.
         """
         for pair in self.codecs:
-            if pair.sip_pt == pt:
+            if pair.sip_pt == pt and not pair.sip_clock_rate:
                 return pair
         for pair in self.codecs:
             if pair.webrtc_pt == pt and not pair.sip_clock_rate:
                 return pair
-        return None
+        return next((pair for pair in self.codecs if pair.sip_pt == pt), None)
 
     def pair_for_webrtc_pt(self, pt: int) -> PtPair | None:
         """The pair for a PT arriving from the browser."""
@@ -280,7 +280,8 @@ def _event_pairs(browser: list[Format], sip: list[Format], codec_rate: int) -> l
         b = next((f for f in browser if f.clock_rate == codec_rate), None)
         if b is not None:
             s = next((f for f in sip if f.clock_rate == 8000), sip[0])
-            pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate, s.clock_rate))
+            # first, so that a {sip_pt: webrtc_pt} dict built in order keeps the same-rate pair
+            pairs.insert(0, PtPair(b.pt, s.pt, b.name, b.clock_rate, s.clock_rate))
     return pairs
 
 
