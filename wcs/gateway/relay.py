@@ -94,7 +94,11 @@ class CallRelay:
             to_sip = old.to_sip if old else StreamRewriter(rate, entropy=self._entropy)
             to_browser = old.to_browser if old else StreamRewriter(rate, entropy=self._entropy)
             to_sip.pt_map = {pair.webrtc_pt: pair.sip_pt for pair in plan.codecs}
-            to_browser.pt_map = {pair.sip_pt: pair.webrtc_pt for pair in plan.codecs}
+            # a SIP peer may send with the PT it declared or with the one we declared
+            # (RFC 3264 §6.1), so both map to the browser's number
+            arriving = {p.sip_pt for p in plan.codecs} | {p.webrtc_pt for p in plan.codecs}
+            to_browser.pt_map = {pt: pair.webrtc_pt for pt in arriving
+                                 if (pair := plan.pair_for_sip_pt(pt)) is not None}
             send_to_sip, send_to_browser = _sends(plan.direction)
             stream = _Stream(index, plan, to_sip, to_browser, plan.sip_remote, send_to_sip,
                              send_to_browser)
