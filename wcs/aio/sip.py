@@ -30,6 +30,8 @@ __all__ = ["SipUdpEndpoint", "create_sip_endpoint"]
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[UaEvent], None]
+#: ``trace(direction, data, address)`` with direction "recv" or "send" (for logs, tests)
+TraceCallback = Callable[[str, bytes, Address], None]
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -43,8 +45,9 @@ def _is_ip_literal(host: str) -> bool:
 class SipUdpEndpoint(asyncio.DatagramProtocol):
     """A bound UDP socket driving a :class:`UserAgent` (create it with :func:`create_sip_endpoint`)."""
 
-    def __init__(self, on_event: EventCallback) -> None:
+    def __init__(self, on_event: EventCallback, trace: TraceCallback | None = None) -> None:
         self._on_event = on_event
+        self._trace = trace
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.DatagramTransport | None = None
         self._ua: UserAgent | None = None
@@ -137,6 +140,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         if self._ua is None or self._closed:
             return
         source = Address(str(addr[0]), int(addr[1]), "udp")
+        if self._trace is not None:
+            self._trace("recv", data, source)
         try:
             self._ua.receive_datagram(data, source, self._loop.time())
         except Exception:  # the core should never raise here; keep the socket alive if it does
@@ -221,6 +226,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
 
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._transport is not None and not self._transport.is_closing():
+            if self._trace is not None:
+                self._trace("send", data, Address(addr[0], addr[1], "udp"))
             self._transport.sendto(data, addr)
 
     async def _resolve(self, dest: Address) -> None:
@@ -250,15 +257,17 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
                               advertised_port: int | None = None,
                               timers: TimerConfig | None = None,
                               entropy: Entropy | None = None,
-                              user_agent: str = "wcs/0.1") -> SipUdpEndpoint:
+                              user_agent: str = "wcs/0.1",
+                              trace: TraceCallback | None = None) -> SipUdpEndpoint:
     """Bind a UDP socket on ``local_host:local_port`` (0 = any port) and attach a UserAgent.
 
     The UA advertises ``advertised_host``/``advertised_port`` in Via and Contact when
     given (required when bound to a wildcard such as 0.0.0.0), else the bound address.
+    ``trace`` sees every datagram received and sent (after name resolution).
     """
     loop = asyncio.get_running_loop()
     transport, endpoint = await loop.create_datagram_endpoint(
-        lambda: SipUdpEndpoint(on_event), local_addr=(local_host, local_port))
+        lambda: SipUdpEndpoint(on_event, trace), local_addr=(local_host, local_port))
     sockname = transport.get_extra_info("sockname")
     host = advertised_host or str(sockname[0])
     if host in ("0.0.0.0", "::"):

@@ -219,8 +219,14 @@ class UaCore:
         if proxy is None:
             return uri_address(next_hop)
         routes = request.name_addrs("Route")
-        if not routes or uri_address(routes[0].uri) != proxy:
+        if routes and uri_address(routes[0].uri) == proxy:
+            return proxy
+        if routes:
             request.headers.prepend("Route", self.proxy_route(proxy))
+        else:  # after Via and Max-Forwards, where a Route is expected
+            names = [name.lower() for name, _ in request.headers]
+            index = names.index("max-forwards") + 1 if "max-forwards" in names else len(names)
+            request.headers.insert(index, "Route", self.proxy_route(proxy))
         return proxy
 
     # -- sending and timers
