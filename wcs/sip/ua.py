@@ -140,6 +140,8 @@ class UserAgent:
     def register(self, account: Account, now: float, expires: int = 600) -> Registration:
         """REGISTER ``account`` and keep the binding refreshed."""
         check_expires(expires)
+        for old in [r for r in self._registrations.values() if r.state == "unregistered"]:
+            del self._registrations[old.id]  # forget bindings removed earlier
         self._reg_counter += 1
         reg = Registration(self._core, f"reg-{self._reg_counter}", account, expires)
         self._registrations[reg.id] = reg
@@ -152,6 +154,7 @@ class UserAgent:
 
     @property
     def registrations(self) -> list[Registration]:
+        """The registrations this UA keeps (unregistered ones until the next ``register``)."""
         return list(self._registrations.values())
 
     # ------------------------------------------------------------ calls
@@ -186,7 +189,7 @@ class UserAgent:
         except SipParseError:
             return None
         for reg in self._registrations.values():
-            if reg.account.user == user:
+            if reg.account.user == user and reg.state != "unregistered":
                 return reg.account
         return None
 
