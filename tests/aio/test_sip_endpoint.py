@@ -216,3 +216,24 @@ def test_close_cancels_the_timer_and_ignores_late_datagrams() -> None:
         assert isinstance(ep, SipUdpEndpoint)
 
     run(main)
+
+
+def test_flush_sends_what_the_owner_queued_by_driving_the_ua_directly() -> None:
+    async def main() -> None:
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        silent.settimeout(5.0)
+        ep = await create_sip_endpoint("127.0.0.1", 0, Recorder(), timers=FAST)
+        try:
+            loop = asyncio.get_running_loop()
+            port = silent.getsockname()[1]
+            ep.ua.invite(Account("a", f"127.0.0.1:{port}"), "b", SDP, loop.time())
+            assert ep._timer is None  # nothing armed until the adapter hears about it
+            ep.flush()
+            data = await asyncio.to_thread(silent.recv, 4096)
+            assert data.startswith(b"INVITE sip:b@127.0.0.1:") and ep._timer is not None
+        finally:
+            ep.close()
+            silent.close()
+
+    run(main)
