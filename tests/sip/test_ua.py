@@ -293,6 +293,19 @@ def test_reinvite_is_answered_with_the_current_local_sdp() -> None:
     peer.nothing_sent()
 
 
+def test_reinvite_before_the_initial_answer_gets_500_with_retry_after() -> None:
+    peer = Peer()
+    session, invite = incoming(peer)
+    peer.ua.ring(session, 0.1)
+    ringing, _ = peer.take_response(180)
+    peer.deliver(request_from(CALLER, "INVITE", URI, call_id=invite.call_id, to_tag=ringing.to_tag,
+                              cseq=2, branch="z9hG4bKre", body=SDP_OFFER), source=CALLER)
+    resp, _ = peer.take_response(500)
+    retry_after = resp.headers.get("Retry-After")
+    assert retry_after is not None and 0 <= int(retry_after) <= 10
+    assert session.state == "early"
+
+
 def test_unknown_dialog_gets_481() -> None:
     peer = Peer()
     peer.deliver(request_from(CALLER, "BYE", URI, to_tag="nope"), source=CALLER)

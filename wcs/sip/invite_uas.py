@@ -22,6 +22,8 @@ any         BYE                           200 (487 to a pending INVITE), CallEnd
 confirmed   re-INVITE                     200 with the current local SDP (a placeholder
                                           until proper re-INVITE handling), retransmitted
                                           until its ACK like any 2xx
+calling/    re-INVITE                     500 + Retry-After 0-10 s (§14.2)
+early
 hang-up     before the answer             480 Temporarily Unavailable, CallEnded("rejected")
 calling/    no answer within Timer C      480 No Answer, CallEnded("timeout")
 early       (3 min)
@@ -32,6 +34,7 @@ hang-up     confirmed                     BYE; its outcome → CallEnded("local-
 
 from __future__ import annotations
 
+from wcs.entropy import random_uint
 from wcs.errors import LocalProtocolError
 from wcs.sip.dialog import CONFIRMED, EARLY, Dialog
 from wcs.sip.invite import InviteManagerBase, InviteSession, _sdp
@@ -81,6 +84,12 @@ class InviteManager(InviteManagerBase):
     def on_reinvite(self, session: InviteSession, request: Request, txn: ServerTransaction,
                     now: float) -> None:
         """An INVITE inside a confirmed dialog: for now, 200 with the current local SDP."""
+        if session.state != CONFIRMED:
+            # §14.2: the initial INVITE is still pending → 500 with Retry-After 0-10 s
+            response = self.error_response(request, 500)
+            response.headers.add("Retry-After", str(random_uint(self.core.entropy, 16) % 11))
+            self.core.layer.respond(txn, response, now)
+            return
         if session.local_sdp is None:
             self.reply(request, txn, 488, now)
             return
