@@ -7,6 +7,7 @@ import pytest
 
 from wcs.errors import LocalProtocolError
 from wcs.sip.message import Request, Response
+from wcs.sip.transport import Address
 from wcs.sip.ua import CallAnswered, CallEnded, IncomingCall, InviteSession, RequestUnhandled, UaEvent
 
 from .test_ua_harness import CALLER, LOCAL, PROXY, SDP_ANSWER, SDP_OFFER, Peer, account, request_from
@@ -278,15 +279,18 @@ def test_reinvite_is_answered_with_the_current_local_sdp() -> None:
     peer.deliver(ack_for(invite, ok), source=CALLER)
     peer.events()
     hold = SDP_OFFER.replace(b"m=audio 4000 RTP/AVP 0\r\n", b"m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n")
-    reinvite = request_from(CALLER, "INVITE", URI, call_id=invite.call_id, to_tag=ok.to_tag, cseq=2,
+    moved = Address("192.0.2.31", 5091)  # the caller moved: the re-INVITE comes from elsewhere
+    reinvite = request_from(moved, "INVITE", URI, call_id=invite.call_id, to_tag=ok.to_tag, cseq=2,
                             branch="z9hG4bKre", body=hold, contact="<sip:1002@192.0.2.31:5091>")
-    peer.deliver(reinvite, source=CALLER, at=2.0)
-    ok2, _ = peer.take_response(200)
+    peer.deliver(reinvite, source=moved, at=2.0)
+    ok2, dest = peer.take_response(200)
+    assert dest == moved
     assert ok2.body == SDP_ANSWER and str(ok2.cseq) == "2 INVITE"
     assert session.remote_sdp == hold
     assert session.dialog is not None and session.dialog.remote_target.host == "192.0.2.31"
     peer.advance(2.5)
-    peer.take_response(200)  # retransmitted until its ACK
+    again, dest = peer.take_response(200)  # retransmitted until its ACK, to where it came from
+    assert dest == moved and str(again.cseq) == "2 INVITE"
     peer.deliver(ack_for(reinvite, ok2, branch="z9hG4bKack2"), source=CALLER, at=2.6)
     assert peer.events() == []  # no second CallAnswered
     peer.advance(40.0)

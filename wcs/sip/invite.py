@@ -102,6 +102,7 @@ class InviteSession:
         # -- UAS
         self._server_txn: ServerTransaction | None = None
         self._ok: Response | None = None             # 2xx being retransmitted until ACK
+        self._ok_txn: ServerTransaction | None = None  # … through (or after) this transaction
         self._ok_interval = 0.0
         self._ok_cseq = 0
         self._answered = False                       # ACK for the initial 2xx arrived

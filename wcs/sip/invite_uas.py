@@ -100,7 +100,7 @@ class InviteManager(InviteManagerBase):
             session.remote_sdp = sdp
         ok = self._ok_response(session, request, session.local_sdp)
         self.core.layer.respond(txn, ok, now)
-        self._retransmit_until_ack(session, ok, request.cseq.seq, now)
+        self._retransmit_until_ack(session, ok, txn, now)
 
     def on_ack(self, request: Request, now: float) -> None:
         """An ACK for a 2xx (no transaction matched it)."""
@@ -163,7 +163,7 @@ class InviteManager(InviteManagerBase):
         ok = self._ok_response(session, session._invite, sdp)
         self.core.disarm(session._handler, "no-answer")
         self.core.layer.respond(txn, ok, now)
-        self._retransmit_until_ack(session, ok, session._invite.cseq.seq, now)
+        self._retransmit_until_ack(session, ok, txn, now)
 
     def reject(self, session: InviteSession, status: int, reason: str, now: float) -> None:
         if not 300 <= status <= 699:
@@ -195,8 +195,8 @@ class InviteManager(InviteManagerBase):
                 self.end(session, "timeout", 480, "No Answer", now)
             return
         if name == "2xx" and ok is not None:
-            txn = session._server_txn
-            if txn is not None and not txn.terminated and ok.cseq.seq == txn.request.cseq.seq:
+            txn = session._ok_txn
+            if txn is not None and not txn.terminated:  # Accepted: the transaction passes it on
                 self.core.layer.respond(txn, ok, now)
             elif txn is not None:
                 self.core.layer.send_stateless(ok, txn.reply_to)
@@ -260,9 +260,11 @@ class InviteManager(InviteManagerBase):
             self.by_dialog[session.dialog.id] = session
         session.dialog.state = state
 
-    def _retransmit_until_ack(self, session: InviteSession, ok: Response, cseq: int, now: float) -> None:
+    def _retransmit_until_ack(self, session: InviteSession, ok: Response, txn: ServerTransaction,
+                              now: float) -> None:
         session._ok = ok
-        session._ok_cseq = cseq
+        session._ok_txn = txn
+        session._ok_cseq = txn.request.cseq.seq
         session._ok_interval = self.core.timers.t1
         self.core.arm(session._handler, "2xx", now + session._ok_interval)
         self.core.arm(session._handler, "2xx-giveup", now + self.core.timers.timer_h)
