@@ -1,0 +1,277 @@
+"""The running gateway: aiohttp WebSocket + HTTP servers, the SIP socket and the media plane.
+
+:class:`GatewayServer` is the only place that joins the sans-I/O
+:class:`~wcs.gateway.core.Gateway` to the outside world:
+
+* every WebSocket (any path on ``ws_port``, no subprotocol) becomes a socket id; its text
+  frames go to ``gateway.frame_received`` and the gateway's frames come back through a
+  per-socket queue so they are sent in order;
+* the SIP UDP socket is a :class:`~wcs.aio.sip.SipUdpEndpoint` whose user agent the
+  gateway drives; its events are handed to ``gateway.sip_event``;
+* media goes through :class:`~wcs.aio.media.MediaManager`;
+* one timer handle fires ``gateway.handle_timer``.
+
+After every input :meth:`GatewayServer._flush` sends what the gateway queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import itertools
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from ..gateway.core import CloseSocket, Gateway, SendFrame
+from ..gateway.media import MediaStateChanged
+from ..gateway.settings import Settings, SettingsError, apply, load_properties
+from ..sdp.policy import CodecPolicy
+from ..sip.uacore import UaEvent
+from ..webrtc.certificate import Certificate
+from .media import MediaManager
+from .sip import SipUdpEndpoint, create_sip_endpoint
+
+__all__ = ["GatewayServer", "main", "parse_args"]
+
+log = logging.getLogger("wcs")
+
+_CLOSE = object()  # queue sentinel: close the socket after what is queued
+
+
+def detect_address(settings: Settings) -> str:
+    """The address to advertise in SDP, Via and Contact."""
+    if settings.public_address:
+        return settings.public_address
+    if settings.address not in ("0.0.0.0", "::", ""):
+        return settings.address
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent by connect()
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
+
+
+class GatewayServer:
+    """Owns the listeners and the gateway core; see the module docstring."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.address = detect_address(settings)
+        self._loop = asyncio.get_running_loop()
+        self._ids = itertools.count(1)
+        self._queues: dict[str, asyncio.Queue[object]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._runners: list[web.AppRunner] = []
+        self.gateway: Gateway | None = None
+        self.sip: SipUdpEndpoint | None = None
+        self.media: MediaManager | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        not_before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+        certificate = Certificate.generate(not_before)
+        self.sip = await create_sip_endpoint(settings.address, settings.sip_port, self._on_sip_event,
+                                             advertised_host=self.address, user_agent=settings.user_agent)
+        self.media = MediaManager(settings, certificate, self.address, self._on_media_event)
+        policy = CodecPolicy(codecs=tuple(name.lower() for name in settings.sip_codecs))
+        self.gateway = Gateway(settings, self.sip.ua, self.media, policy=policy)
+        ws_app = web.Application()
+        ws_app.router.add_get("/{tail:.*}", self._websocket)
+        http_app = web.Application()
+        http_app.router.add_get("/", self._index)
+        http_app.router.add_get("/health", self._health)
+        for app, port in ((ws_app, settings.ws_port), (http_app, settings.http_port)):
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, settings.address, port, reuse_address=True).start()
+            self._runners.append(runner)
+        log.info("wcs gateway ready: ws %s:%d, http %s:%d, sip udp %s:%d (advertised %s), media %d-%d",
+                 settings.address, settings.ws_port, settings.address, settings.http_port,
+                 settings.address, settings.sip_port, self.address, settings.media_port_from,
+                 settings.media_port_to)
+
+    async def stop(self) -> None:
+        """Hang up, unregister, and close everything (bounded)."""
+        gateway = self.gateway
+        if gateway is not None:
+            for socket_id in list(self._queues):
+                gateway.socket_closed(socket_id, self._loop.time())
+            self._flush()
+            await asyncio.sleep(0.2)  # let BYEs and un-REGISTERs leave the socket
+        for runner in self._runners:
+            await runner.cleanup()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.media is not None:
+            self.media.close()
+        if self.sip is not None:
+            self.sip.close()
+
+    # ------------------------------------------------------------------ inputs
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=4 * 1024 * 1024)
+        await ws.prepare(request)
+        assert self.gateway is not None
+        socket_id = f"ws{next(self._ids)}"
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        self._queues[socket_id] = queue
+        writer = asyncio.create_task(self._writer(ws, queue))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        local = request.transport.get_extra_info("sockname") if request.transport else None
+        gateway = self.gateway
+        self._feed(gateway.socket_opened, socket_id, _hostport(peer), _hostport(local))
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self._feed(gateway.frame_received, socket_id, message.data)
+        finally:
+            self._queues.pop(socket_id, None)
+            self._feed(gateway.socket_closed, socket_id)
+            writer.cancel()
+        return ws
+
+    async def _writer(self, ws: web.WebSocketResponse, queue: asyncio.Queue[object]) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                if item is _CLOSE:
+                    await ws.close(code=1000)
+                    return
+                assert isinstance(item, str)
+                await ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _on_sip_event(self, event: UaEvent) -> None:
+        if self.gateway is not None:
+            self.gateway.sip_event(event, self._loop.time())
+            self._flush(sip=False)
+
+    def _on_media_event(self, event: MediaStateChanged) -> None:
+        if self.gateway is not None:
+            self._feed(self.gateway.media_event, event)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        if self.gateway is not None:
+            self._feed(self.gateway.handle_timer)
+
+    def _feed(self, method: Callable[..., None], *args: object) -> None:
+        """Call a gateway input method with ``now`` appended, then send what it produced."""
+        try:
+            method(*args, self._loop.time())
+        except Exception:  # a bug must not take the server down; log it and carry on
+            log.exception("gateway input %s failed", getattr(method, "__name__", method))
+        self._flush()
+
+    # ------------------------------------------------------------------ outputs
+
+    def _flush(self, *, sip: bool = True) -> None:
+        gateway = self.gateway
+        if gateway is None:
+            return
+        if sip and self.sip is not None:
+            self.sip.flush()
+        for action in gateway.socket_actions():
+            queue = self._queues.get(action.socket)
+            if queue is None:
+                continue
+            if isinstance(action, SendFrame):
+                queue.put_nowait(action.text)
+            elif isinstance(action, CloseSocket):
+                queue.put_nowait(_CLOSE)
+        deadline = gateway.get_timer()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer) if deadline is not None else None
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return web.Response(text="wcs WebRTC-to-SIP gateway\n", content_type="text/plain")
+
+    async def _health(self, request: web.Request) -> web.Response:
+        gateway = self.gateway
+        return web.json_response({"status": "ok", "sessions": len(gateway.sessions) if gateway else 0,
+                                  "calls": len(gateway.calls) if gateway else 0})
+
+
+def _hostport(value: object) -> str:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return f"{value[0]}:{value[1]}"
+    return "unknown"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Settings:
+    """Settings from defaults, ``--config FILE`` and command-line flags (in that order)."""
+    parser = argparse.ArgumentParser(prog="server.py", description="wcs WebRTC-to-SIP gateway")
+    parser.add_argument("--config", type=Path, help="properties file (key=value, WCS names accepted)")
+    parser.add_argument("--address", help="listen address (default 0.0.0.0)")
+    parser.add_argument("--public-address", help="address advertised in SDP, Via and Contact")
+    parser.add_argument("--ws-port", type=int, help="WebSocket port (default 8080)")
+    parser.add_argument("--http-port", type=int, help="HTTP port (default 8081)")
+    parser.add_argument("--sip-port", type=int, help="SIP UDP port (default 5070)")
+    parser.add_argument("--media-port-from", type=int, help="first media port (default 31000)")
+    parser.add_argument("--media-port-to", type=int, help="last media port (default 32000)")
+    parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING …")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any setting, e.g. --set keep_alive.probes=5 (repeatable)")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    try:
+        if args.config is not None:
+            settings = apply(settings, load_properties(args.config.read_text()))
+        flags = {"address": args.address, "public_address": args.public_address,
+                 "ws_port": args.ws_port, "http_port": args.http_port, "sip_port": args.sip_port,
+                 "media_port_from": args.media_port_from, "media_port_to": args.media_port_to,
+                 "log_level": args.log_level}
+        items = [(key, str(value)) for key, value in flags.items() if value is not None]
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                parser.error(f"--set expects KEY=VALUE, got {item!r}")
+            items.append((key, value))
+        settings = apply(settings, items)
+    except (OSError, SettingsError) as exc:
+        parser.error(str(exc))
+    for key in settings.extra:
+        logging.getLogger("wcs").warning("unknown setting ignored: %s", key)
+    return settings
+
+
+async def _serve(settings: Settings) -> None:
+    server = GatewayServer(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve(settings))
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
