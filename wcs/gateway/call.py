@@ -37,6 +37,7 @@ NORMAL_CLEARING = "Normal call clearing"
 REQUEST_TIMEOUT = "Failed by request timeout"
 ICE_ERROR = "Failed by ICE error"
 NO_COMMON_CODECS = "No common codecs"
+RTP_ACTIVITY = "Failed by RTP activity"
 
 
 def finish_status(status: int | None) -> str:

@@ -49,12 +49,22 @@ from .call import (
     NO_COMMON_CODECS,
     NORMAL_CLEARING,
     REQUEST_TIMEOUT,
+    RTP_ACTIVITY,
     STATUS_FRAME,
     Call,
     finish_status,
 )
 from .identity import IdentityError, account_from_connection, target_uri
-from .media import MediaController, MediaError, MediaStateChanged, remote_fingerprints, remote_ice_credentials
+from .media import (
+    DtmfDetected,
+    MediaController,
+    MediaError,
+    MediaEvent,
+    MediaStateChanged,
+    MediaTimeout,
+    remote_fingerprints,
+    remote_ice_credentials,
+)
 from .protocol import CallRef, CallRequest, ConnectionRequest, SignalingError, decode_frame, encode_frame
 from .session import ClientSession
 from .settings import Settings
@@ -208,15 +218,25 @@ class Gateway:
         except Exception:  # never let one call's surprise stop the others
             log.exception("error handling %r", event)
 
-    def media_event(self, event: MediaStateChanged, now: float) -> None:
+    def media_event(self, event: MediaEvent, now: float) -> None:
+        """Something the media plane reported about a call."""
         call = self._calls.get(event.call_id)
         if call is None or call.terminal:
             return
-        call_log.info("call %s media %s%s", call.id, event.state, f": {event.error}" if event.error else "")
-        if event.state == "failed":
-            info = ICE_ERROR if event.error and "ICE" in event.error else f"Media failed: {event.error}"
+        if isinstance(event, MediaStateChanged):
+            call_log.info("call %s media %s%s", call.id, event.state,
+                          f": {event.error}" if event.error else "")
+            if event.state == "failed":
+                info = ICE_ERROR if event.error and "ICE" in event.error else f"Media failed: {event.error}"
+                self._hang_up_sip(call, now)
+                self._finish(call, "FAILED", info, now)
+        elif isinstance(event, DtmfDetected):
+            call_log.info("call %s DTMF %r from the %s side (%.0f ms)", call.id, event.digit, event.leg,
+                          event.duration * 1000)
+        elif isinstance(event, MediaTimeout):
+            call_log.info("call %s no RTP from the %s side for %g s", call.id, event.leg, event.seconds)
             self._hang_up_sip(call, now)
-            self._finish(call, "FAILED", info, now)
+            self._finish(call, "FAILED", RTP_ACTIVITY, now)
 
     # ------------------------------------------------------------------ sessions
 

@@ -14,8 +14,9 @@ from ..errors import WcsError
 from ..sdp.model import SessionDescription
 from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
 
-__all__ = ["MediaAllocation", "MediaController", "MediaError", "MediaStateChanged",
-           "remote_fingerprints", "remote_ice_credentials"]
+__all__ = ["DtmfDetected", "KeyframeNeeded", "MediaAllocation", "MediaController", "MediaError",
+           "MediaEvent", "MediaStateChanged", "MediaTimeout", "remote_fingerprints",
+           "remote_ice_credentials"]
 
 
 class MediaError(WcsError):
@@ -37,6 +38,35 @@ class MediaStateChanged:
     call_id: str
     state: str
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class DtmfDetected:
+    """A DTMF digit arrived as RFC 4733 events on one leg (``leg``: "sip" or "browser")."""
+
+    call_id: str
+    digit: str
+    leg: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class MediaTimeout:
+    """No RTP arrived from ``leg`` for ``seconds`` (RTP activity detection)."""
+
+    call_id: str
+    leg: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class KeyframeNeeded:
+    """The browser asked for a keyframe the SIP peer can only be asked for over SIP (INFO)."""
+
+    call_id: str
+
+
+MediaEvent = MediaStateChanged | DtmfDetected | MediaTimeout | KeyframeNeeded
 
 
 class MediaController(Protocol):
