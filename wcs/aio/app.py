@@ -32,7 +32,6 @@ from aiohttp import WSMsgType, web
 from ..gateway.core import CloseSocket, Gateway, SendFrame
 from ..gateway.media import MediaStateChanged
 from ..gateway.settings import Settings, SettingsError, apply, load_properties
-from ..sdp.policy import CodecPolicy
 from ..sip.uacore import UaEvent
 from ..webrtc.certificate import Certificate
 from .media import MediaManager
@@ -84,8 +83,7 @@ class GatewayServer:
         self.sip = await create_sip_endpoint(settings.address, settings.sip_port, self._on_sip_event,
                                              advertised_host=self.address, user_agent=settings.user_agent)
         self.media = MediaManager(settings, certificate, self.address, self._on_media_event)
-        policy = CodecPolicy(codecs=tuple(name.lower() for name in settings.sip_codecs))
-        self.gateway = Gateway(settings, self.sip.ua, self.media, policy=policy)
+        self.gateway = Gateway(settings, self.sip.ua, self.media)
         ws_app = web.Application()
         ws_app.router.add_get("/{tail:.*}", self._websocket)
         http_app = web.Application()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LocalProtocolError
+from ..sdp.errors import SdpUsageError
+from ..sdp.policy import DEFAULT_CODECS, DEFAULT_CODECS_EXCLUDE_SIP, CodecPolicy
 
 __all__ = ["Settings", "SettingsError", "load_properties"]
 
@@ -31,6 +33,15 @@ def _port(text: str) -> int:
 
 def _list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
 
 
 def _ms(text: str) -> float:
@@ -62,8 +73,17 @@ class Settings:
     #: give up on an incoming call the browser neither answers nor rejects
     ring_timeout: float = 120.0
     user_agent: str = "wcs/0.1"
-    #: SIP-side codec names the gateway may use (issue 2 passthrough set)
-    sip_codecs: tuple[str, ...] = ("opus", "G722", "PCMU", "PCMA", "telephone-event")
+    #: enabled codecs, order = preference (WCS names: opus, alaw, ulaw, g729, speex16, g722 …,
+    #: or SDP encoding names)
+    codecs: tuple[str, ...] = _list(DEFAULT_CODECS)
+    #: never offered to nor accepted from the SIP side
+    codecs_exclude_sip: tuple[str, ...] = _list(DEFAULT_CODECS_EXCLUDE_SIP)
+    #: pass on codecs a SIP peer offers that ``codecs`` does not name
+    allow_outside_codecs: bool = True
+    #: H.264 sub-profiles allowed toward SIP (e.g. constrained-baseline, 42e01f); empty = any
+    profiles: tuple[str, ...] = ()
+    #: offer only packetization-mode=1 H.264 to SIP
+    proxy_use_h264_packetization_mode_1_only: bool = True
     log_level: str = "INFO"
     #: settings not known to this version, kept so callers can warn about them
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -71,6 +91,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some attributes changed."""
         return dataclasses.replace(self, **changes)
+
+    def codec_policy(self) -> CodecPolicy:
+        """The SIP-side codec filter these settings describe (order of ``codecs`` = preference)."""
+        try:
+            return CodecPolicy.from_settings(
+                self.codecs, self.codecs_exclude_sip, self.allow_outside_codecs, self.profiles,
+                self.proxy_use_h264_packetization_mode_1_only, keep_remote_order=False)
+        except SdpUsageError as exc:
+            raise SettingsError(f"setting profiles: {exc.args[0]}") from None
 
     @property
     def media_ports(self) -> range:
@@ -85,6 +114,7 @@ class Settings:
             raise SettingsError("the media port range needs at least 4 ports")
         if self.keep_alive_interval <= 0 or self.keep_alive_probes < 1:
             raise SettingsError("keep_alive interval and probes must be positive")
+        self.codec_policy()
         return self
 
 
@@ -109,7 +139,11 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "register_expires": ("register_expires", int),
     "ring_timeout": ("ring_timeout", float),
     "user_agent": ("user_agent", str.strip),
-    "sip_codecs": ("sip_codecs", _list),
+    "codecs": ("codecs", _list),
+    "codecs_exclude_sip": ("codecs_exclude_sip", _list),
+    "allow_outside_codecs": ("allow_outside_codecs", _bool),
+    "profiles": ("profiles", _list),
+    "proxy_use_h264_packetization_mode_1_only": ("proxy_use_h264_packetization_mode_1_only", _bool),
     "log_level": ("log_level", lambda s: s.strip().upper()),
 }
 
