@@ -67,6 +67,10 @@ _BY_KEY = {(c.name.lower(), c.clock_rate): c for c in REGISTRY}
 # Formats that only make sense inside a WebRTC transport (they repair or wrap other
 # payloads by PT reference): never offered to a plain-RTP SIP peer.
 WEBRTC_HELPERS = frozenset({"red", "rtx", "ulpfec", "flexfec-03", "flexfec"})
+#: encodings a WebRTC browser decodes (RFC 7874 audio, RFC 7742 video, plus what Chrome ships);
+#: a SIP peer's other codecs are never passed on to the browser
+BROWSER_CODECS = frozenset({"opus", "g722", "pcmu", "pcma", "telephone-event", "cn",
+                            "vp8", "vp9", "h264", "av1"})
 
 
 def find_codec(name: str, clock_rate: int) -> CodecSpec | None:

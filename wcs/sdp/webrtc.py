@@ -50,7 +50,7 @@ from wcs.sdp.build import (
     session_lines,
     validate_extra_lines,
 )
-from wcs.sdp.codecs import WEBRTC_HELPERS, Format, find_match, media_formats
+from wcs.sdp.codecs import BROWSER_CODECS, WEBRTC_HELPERS, Format, find_match, media_formats
 from wcs.sdp.errors import NoCommonCodec
 from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import Line, MediaDescription, SessionDescription
@@ -308,7 +308,8 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
     for index, smd in enumerate(sip_offer.media):
         if smd.kind not in _MEDIA or smd.rejected or smd.proto.upper() not in SIP_PROTOS:
             continue
-        kept = policy.order([f for f in media_formats(smd) if policy.accept_from_sip(f)])
+        kept = policy.order([f for f in media_formats(smd)
+                             if f.encoding in BROWSER_CODECS and policy.accept_from_sip(f)])
         if not any(_is_real(f) for f in kept):
             continue
         kept = _unique_pts(kept, taken, reserved)
