@@ -90,6 +90,7 @@ class World:
         self.frames: dict[str, list[dict[str, Any]]] = {}
         self.closed: dict[str, tuple[int, str]] = {}
         self.sip_log: list[tuple[str, str]] = []  # (direction, first line)
+        self.gateway_messages: list[bytes] = []   # every datagram the gateway sent
         #: drop every datagram the gateway sends to the phone (an unreachable SIP peer)
         self.blackhole = False
 
@@ -184,6 +185,7 @@ class World:
 
     def _from_gateway(self, data: bytes) -> None:
         message = parse_message(data)
+        self.gateway_messages.append(data)
         self.sip_log.append(("gateway", data.split(b"\r\n", 1)[0].decode()))
         if isinstance(message, Request) and message.method == "REGISTER":
             self._registrar(message)
@@ -208,6 +210,14 @@ class World:
                 self.bindings[user] = contact.split("<", 1)[-1].split(">", 1)[0]
                 response.headers.add("Contact", f"{contact.split(';expires')[0]};expires=600")
         self.ua.receive_datagram(bytes(response), PHONE, self.now)
+
+    def last_response_headers(self, name: str) -> list[str]:
+        """Values of header ``name`` in the last response the gateway sent."""
+        for data in reversed(self.gateway_messages):
+            message = parse_message(data)
+            if not isinstance(message, Request):
+                return message.headers.get_all(name)
+        return []
 
     # -- the phone ----------------------------------------------------------------------------
 

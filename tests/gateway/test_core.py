@@ -397,3 +397,16 @@ def test_every_server_frame_has_data(world: World) -> None:
     world.advance(6)
     for frame in world.frames[ws]:
         assert isinstance(frame["data"], list) and frame["data"], json.dumps(frame)
+
+
+def test_incoming_offer_without_common_codec_gets_488_with_warning(world: World) -> None:
+    ws = world.connect()
+    offer = PHONE_OFFER.replace(b"RTP/AVP 8 0 101", b"RTP/AVP 3").replace(b"a=rtpmap:8 PCMA/8000\r\n", b"")
+    world.phone.invite(world.phone_account(), world.bindings["1001"], offer, world.now)
+    world.pump()
+    ended = world.phone_events_of(CallEnded)[-1]
+    assert (ended.status, ended.reason) == (488, "Not Acceptable Here")
+    assert not world.received(ws, "notifyIncomingCall")
+    final = [line for direction, line in world.sip_log if direction == "gateway" and " 488 " in line]
+    assert final, world.sip_log
+    assert world.last_response_headers("Warning") == ['305 127.0.0.1 "No common codecs"']

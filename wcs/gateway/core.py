@@ -115,7 +115,7 @@ class Gateway:
         self.settings = settings
         self.ua = ua
         self.media = media
-        self.policy = policy or CodecPolicy()
+        self.policy = policy or settings.codec_policy()
         self._entropy = entropy or SystemEntropy()
         self._sockets: dict[str, _Socket] = {}
         self._sessions: dict[str, ClientSession] = {}      # by authToken
@@ -409,8 +409,11 @@ class Gateway:
             status = exc.status_code if isinstance(exc, SdpError) else 500
             reason = "Not Acceptable Here" if status == 488 else ("Bad Request" if status == 400
                                                                   else "Server Internal Error")
-            log.info("incoming call from %s refused: %s", call.caller, _failure_info(exc))
-            self.ua.reject(sip, status, reason, now)
+            info = _failure_info(exc)
+            log.info("incoming call from %s refused: %s", call.caller, info)
+            # RFC 3261 §20.43: 305 "Incompatible media format" names why the offer was refused
+            warning = [("Warning", f'305 {self.ua.local.host} "{info}"')] if status == 488 else []
+            self.ua.reject(sip, status, reason, now, headers=warning)
             if call.media is not None:
                 self.media.release(call.id)
             return

@@ -34,6 +34,8 @@ hang-up     confirmed                     BYE; its outcome → CallEnded("local-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from wcs.entropy import random_uint
 from wcs.errors import LocalProtocolError
 from wcs.sip.dialog import CONFIRMED, EARLY, Dialog
@@ -165,11 +167,12 @@ class InviteManager(InviteManagerBase):
         self.core.layer.respond(txn, ok, now)
         self._retransmit_until_ack(session, ok, txn, now)
 
-    def reject(self, session: InviteSession, status: int, reason: str, now: float) -> None:
+    def reject(self, session: InviteSession, status: int, reason: str, now: float,
+               headers: Sequence[tuple[str, str]] = ()) -> None:
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject needs a 3xx-6xx status, not {status}")
         self._pending(session, "reject")
-        self._final_error(session, status, reason, now)
+        self._final_error(session, status, reason, now, headers)
         self.end(session, "rejected", status, reason, now)
 
     def uas_hang_up(self, session: InviteSession, now: float) -> None:
@@ -229,9 +232,12 @@ class InviteManager(InviteManagerBase):
             raise LocalProtocolError(f"cannot {what}: the INVITE was answered already")
         return txn
 
-    def _final_error(self, session: InviteSession, status: int, reason: str | None, now: float) -> None:
+    def _final_error(self, session: InviteSession, status: int, reason: str | None, now: float,
+                     headers: Sequence[tuple[str, str]] = ()) -> None:
         assert session._invite is not None and session._server_txn is not None
         response = make_response(session._invite, status, reason, to_tag=session._local_tag)
+        for name, value in headers:
+            response.headers.add(name, value)
         self.core.disarm(session._handler, "no-answer")
         self.core.layer.respond(session._server_txn, response, now)
 

@@ -176,9 +176,11 @@ class UserAgent:
         """200 OK with ``sdp``, re-sent until the ACK arrives."""
         self._invites.answer(session, sdp, now)
 
-    def reject(self, session: InviteSession, status: int, reason: str, now: float) -> None:
-        """A final error (486 Busy Here, 603 Decline …) to an incoming INVITE."""
-        self._invites.reject(session, status, reason, now)
+    def reject(self, session: InviteSession, status: int, reason: str, now: float, *,
+               headers: Sequence[tuple[str, str]] = ()) -> None:
+        """A final error (486 Busy Here, 603 Decline …) to an incoming INVITE, with extra ``headers``
+        (e.g. a ``Warning`` naming why a 488 was sent, RFC 3261 §20.43)."""
+        self._invites.reject(session, status, reason, now, headers)
 
     # ------------------------------------------------------------ dispatch
 
