@@ -320,3 +320,16 @@ def test_arguments_and_determinism() -> None:
     assert runs[0] == runs[1]
     tc = AudioTranscoder("PCMU", "PCMA", payload_type=8, entropy=SeededEntropy(9))
     assert tc.next_sequence == headers(runs[0])[0][2] and tc.ssrc == headers(runs[0])[0][4]
+    feed(tc, src)
+    assert tc.counters() == {
+        "received": 5, "sent": 5, "lost": 0, "late": 0, "concealed": 0, "decode_errors": 0, "malformed": 0,
+        "dropped_payload_type": 0, "dropped_jump": 0, "discontinuities": 0, "source_changes": 0, "events": 0}
+
+
+def test_timestamp_leap_far_ahead_falls_back_to_wall_clock() -> None:
+    a = packets("PCMU", tone(1000, 8000, 0.1))
+    b = packets("PCMU", tone(1000, 8000, 0.1), seq=1005, ts=5000 + 5 * 160 + 8000 * 3600)  # "1 h later"
+    tc = transcoder("PCMU", "PCMA")
+    out = feed(tc, a) + feed(tc, b, t0=0.1 + 0.5)
+    hs = headers(out)
+    assert hs[5][3] - hs[4][3] == (0.6 - 0.08) * 8000 and hs[5][0] == 1  # wall clock since packet 4

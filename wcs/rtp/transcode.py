@@ -29,8 +29,8 @@ Per packet: decode → (resample) → FIFO → encode whole ``ptime`` frames →
   - a timestamp jump without loss (silence suppression / DTX, RFC 3551 §4.1), a longer
     loss, or a jump backwards → a *discontinuity*: the partial frame is padded with
     silence and sent, the output timeline jumps by the same time (mapped to the
-    destination clock; wall-clock time when the source went backwards) and the next
-    packet carries the marker bit;
+    destination clock; wall-clock time when the source went backwards or leapt more
+    than 10 s ahead) and the next packet carries the marker bit;
   - duplicates and late (reordered) packets → dropped and counted (no jitter buffer);
   - a sequence jump beyond ``max_dropout`` → dropped unless the next packet follows it
     (then the source restarted: handled like a source change);
@@ -42,7 +42,10 @@ Per packet: decode → (resample) → FIFO → encode whole ``ptime`` frames →
   destination mapping as audio (``map_timestamp``), rescales RFC 4733 durations when
   the event clocks differ (telephone-event/48000 ⇄ /8000) and gives the packet the
   next outgoing sequence number.  Event packets consume source sequence numbers too,
-  so they advance the loss detector.
+  so they advance the loss detector.  Comfort noise (RFC 3389) is the caller's choice:
+  drop it (the pause becomes a discontinuity) or, when both clocks are 8000 Hz, pass
+  it through ``relay_event`` with the destination's CN payload type.
+* Output is mono; Opus is sent mono even when SDP says ``opus/48000/2`` (RFC 7587 §7).
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ class AudioTranscoder:
         self._frame_ticks = self.dst.ticks(self._frame, enc_rate)
         self._tolerance = int(self._src_clock * self.src.frame_ms) // 2000  # half a codec frame
         self._max_conceal = int(max_conceal * self._src_clock)
+        self._max_gap = 10 * self._src_clock  # longer "pauses" are restarts: use the wall clock
         # output stream state
         self._seq = random_uint(rng, 16) if initial_sequence is None else initial_sequence & 0xFFFF
         self._fifo_ts = random_uint(rng, 32) if initial_timestamp is None else initial_timestamp & 0xFFFFFFFF
@@ -252,6 +256,12 @@ class AudioTranscoder:
         """Treat the next packet as a new source even if it keeps the SSRC."""
         self._src_ssrc = -1
 
+    def counters(self) -> dict[str, int]:
+        """The counters by name, for metrics and logs."""
+        names = ("received", "sent", "lost", "late", "concealed", "decode_errors", "malformed",
+                 "dropped_payload_type", "dropped_jump", "discontinuities", "source_changes", "events")
+        return {name: getattr(self, name) for name in names}
+
     @property
     def next_sequence(self) -> int:
         """Sequence number the next outgoing packet will carry."""
@@ -305,7 +315,7 @@ class AudioTranscoder:
         self.discontinuities += 1
         real_end = self._fifo_ts + self._fifo_len * self._dst_clock // self._enc_rate
         self._pad_and_flush(now, out)
-        if gap > 0:
+        if 0 < gap <= self._max_gap:
             target = real_end + gap * self._dst_clock // self._src_clock
             if _signed(target - self._fifo_ts) > 0:
                 self._fifo_ts = target & 0xFFFFFFFF
