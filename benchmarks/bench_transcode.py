@@ -8,7 +8,8 @@ fresh :class:`AudioTranscoder` 30 s of speech-like audio (voiced harmonics with 
 moving pitch, syllable envelope and noise), measures process CPU time, and reports µs
 per packet (best of three).  Calls per core = 1 s / (50 × (µs one way + µs other way)).
 Pairs: Opus⇄PCMU (the goal: ≥ 150 calls per core), Opus⇄G.729, Opus⇄G.722,
-Opus⇄Speex/16000, and G.722⇄PCMU (the resampler path).  ``--profile`` prints the
+Opus⇄Speex/16000, and G.722⇄PCMU (the resampler path), then PCMU → Opus at Opus
+encoder complexity 0 … 10 (default 5).  ``--profile`` prints the
 top of a cProfile of Opus → PCMU and PCMU → Opus.  Last line: one JSON object.
 """
 
@@ -59,8 +60,8 @@ def packets(codec: str, seconds: float) -> list[bytes]:
     return out
 
 
-def run(src: str, dst: str, stream: list[bytes]) -> float:
-    tc = AudioTranscoder(src, dst, payload_type=PTS[dst], entropy=SeededEntropy(1))
+def run(src: str, dst: str, stream: list[bytes], **options: object) -> float:
+    tc = AudioTranscoder(src, dst, payload_type=PTS[dst], entropy=SeededEntropy(1), encoder_options=options)
     t0 = time.process_time()
     for i, p in enumerate(stream):
         tc.receive(p, i * 0.02)
@@ -69,8 +70,8 @@ def run(src: str, dst: str, stream: list[bytes]) -> float:
     return elapsed / len(stream) * 1e6
 
 
-def best_us(src: str, dst: str, stream: list[bytes]) -> float:
-    return min(run(src, dst, stream) for _ in range(3))
+def best_us(src: str, dst: str, stream: list[bytes], **options: object) -> float:
+    return min(run(src, dst, stream, **options) for _ in range(3))
 
 
 def main() -> None:
@@ -79,7 +80,7 @@ def main() -> None:
     have = {c.key for c in available_codecs()}
     pairs = [("opus", "PCMU"), ("opus", "G729"), ("opus", "G722"), ("opus", "speex/16000"), ("G722", "PCMU")]
     streams: dict[str, list[bytes]] = {}
-    figures: dict[str, float] = {"bench": 0.0}
+    opus_to_pcmu = 0.0
     results: dict[str, object] = {"bench": "transcode", "seconds_per_direction": seconds}
     for a, b in pairs:
         if lookup(a).key not in have or lookup(b).key not in have:
@@ -96,10 +97,17 @@ def main() -> None:
             name = "opus-speex16"
         print(f"{a:>6} -> {b:<12} {ab:7.1f} us/packet   {b:>12} -> {a:<6} {ba:7.1f} us/packet   "
               f"{calls:6.0f} calls/core")
+        if (a, b) == ("opus", "PCMU"):
+            opus_to_pcmu = ab
         results[f"{name}_us"] = round(ab, 1)
         results[f"{name}_reverse_us"] = round(ba, 1)
         results[f"{name}_calls_per_core"] = int(calls)
-    del figures
+    if "opus" in streams and "PCMU" in streams:  # the Opus encoder dominates: its complexity knob
+        sweep = {cx: best_us("PCMU", "opus", streams["PCMU"], complexity=cx) for cx in (0, 3, 5, 8, 10)}
+        print("PCMU -> opus by Opus complexity: "
+              + "  ".join(f"{cx}: {us:.1f} us ({1e6 / (50 * (us + opus_to_pcmu)):.0f} calls)"
+                          for cx, us in sweep.items()))
+        results["pcmu-opus_us_by_complexity"] = {str(cx): round(us, 1) for cx, us in sweep.items()}
     if "--profile" in sys.argv and "opus" in streams and "PCMU" in streams:
         for src, dst in (("opus", "PCMU"), ("PCMU", "opus")):
             prof = cProfile.Profile()
