@@ -4,8 +4,10 @@ Chromium sends its fake camera (320x240) over a WebRtcEndpoint (ICE-lite, DTLS-S
 we depacketize and decode it with PyAV, ask for a keyframe with an RTCP PLI made by
 :class:`KeyframeRequester` (Chromium's ``pliCount`` and a second keyframe prove it
 worked), and send :class:`BlackVideoGenerator` output back, which Chromium must decode
-(``framesDecoded``, ``frameWidth``).  Set ``WCS_VIDEO_CAPTURE=dir`` to dump Chromium's
-first decrypted RTP packets (that is how tests/data/video/chromium156_*.rtp were made).
+(``framesDecoded``, ``frameWidth``).  In the ``transcode`` case Chromium's VP8 comes back
+to it as H.264 from :class:`VideoTranscoder` (both payload types are in the answer).
+Set ``WCS_VIDEO_CAPTURE=dir`` to dump Chromium's first decrypted RTP packets (that is
+how tests/data/video/chromium156_*.rtp were made).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import pytest
 from wcs.entropy import SeededEntropy
 from wcs.rtp.generators import BlackVideoGenerator
 from wcs.rtp.packet import RtpPacket, is_rtcp
-from wcs.rtp.rtcp import ReceiverReport, serialize_compound
+from wcs.rtp.rtcp import Fir, Pli, ReceiverReport, parse_compound, serialize_compound
 from wcs.rtp.video.codec import VideoDecoder
-from wcs.rtp.video.common import VideoFrame
+from wcs.rtp.video.common import RtpWriter, VideoFrame
 from wcs.rtp.video.h264 import H264Depacketizer
 from wcs.rtp.video.keyframe import FeedbackSupport, KeyframeRequester
+from wcs.rtp.video.transcode import VideoTranscoder
 from wcs.rtp.video.vp8 import Vp8Depacketizer
 from wcs.webrtc.certificate import Certificate
 from wcs.webrtc.transport import WebRtcEndpoint, host_candidate
@@ -89,18 +92,22 @@ def _payload_type(offer: str, codec: str) -> int:
     return int(match.group(1))
 
 
-def _answer(offer: str, endpoint: WebRtcEndpoint, port: int, codec: str, pt: int) -> str:
+def _answer(offer: str, endpoint: WebRtcEndpoint, port: int, pts: dict[str, int]) -> str:
     mid = _attr(offer, "mid")
-    fmt = [f"a=rtpmap:{pt} VP8/90000"] if codec == "vp8" else [
-        f"a=rtpmap:{pt} H264/90000",
-        f"a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"]
+    fmt = []
+    for codec, pt in pts.items():
+        if codec == "vp8":
+            fmt.append(f"a=rtpmap:{pt} VP8/90000")
+        else:
+            fmt += [f"a=rtpmap:{pt} H264/90000",
+                    f"a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"]
+        fmt += [f"a=rtcp-fb:{pt} nack pli", f"a=rtcp-fb:{pt} ccm fir"]
     lines = [
         "v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=ice-lite", f"a=group:BUNDLE {mid}",
-        f"m=video {port} UDP/TLS/RTP/SAVPF {pt}", "c=IN IP4 127.0.0.1",
+        f"m=video {port} UDP/TLS/RTP/SAVPF {' '.join(map(str, pts.values()))}", "c=IN IP4 127.0.0.1",
         f"a=ice-ufrag:{endpoint.local_ufrag}", f"a=ice-pwd:{endpoint.local_pwd}",
         f"a=fingerprint:{endpoint.fingerprint}", f"a=setup:{endpoint.setup}", f"a=mid:{mid}",
-        "a=sendrecv", "a=rtcp-mux", "a=rtcp-rsize", *fmt,
-        f"a=rtcp-fb:{pt} nack pli", f"a=rtcp-fb:{pt} ccm fir", f"a=ssrc:{OUR_SSRC} cname:wcs",
+        "a=sendrecv", "a=rtcp-mux", "a=rtcp-rsize", *fmt, f"a=ssrc:{OUR_SSRC} cname:wcs",
         f"a=candidate:{host_candidate('127.0.0.1', port)}", "a=end-of-candidates",
     ]
     return "\r\n".join(lines) + "\r\n"
@@ -109,11 +116,15 @@ def _answer(offer: str, endpoint: WebRtcEndpoint, port: int, codec: str, pt: int
 class Driver(threading.Thread):
     """Runs the endpoint: collects Chromium's video, sends black video, asks for one keyframe."""
 
-    def __init__(self, endpoint: WebRtcEndpoint, sock: socket.socket, codec: str, pt: int) -> None:
+    def __init__(self, endpoint: WebRtcEndpoint, sock: socket.socket, codec: str, pts: dict[str, int],
+                 transcode: bool) -> None:
         super().__init__(daemon=True)
         self.endpoint, self.sock, self.codec = endpoint, sock, codec
         self.stop = threading.Event()
-        self.generator = BlackVideoGenerator(codec, pt, ssrc=OUR_SSRC, entropy=SeededEntropy(1))
+        self.generator = BlackVideoGenerator(codec, pts[codec], ssrc=OUR_SSRC, entropy=SeededEntropy(1))
+        self.transcoder = VideoTranscoder("vp8", "h264", max_payload=1100) if transcode else None
+        self.writer = RtpWriter(pts.get("h264", 0), ssrc=OUR_SSRC, entropy=SeededEntropy(2))
+        self.plis_in = 0
         self.requester = KeyframeRequester(FeedbackSupport(pli=True, fir=True), sender_ssrc=OUR_SSRC)
         self.depacketizer = Vp8Depacketizer() if codec == "vp8" else H264Depacketizer()
         self.rtp_in: list[bytes] = []
@@ -141,13 +152,14 @@ class Driver(threading.Thread):
             now = time.monotonic()
             for data, addr in endpoint.datagrams_to_send():
                 self.sock.sendto(data, addr)
-            if endpoint.state == "connected":
+            if endpoint.state == "connected" and self.transcoder is None:
                 gen.start(now)
                 gen.handle_timer(now)
                 for packet in gen.pop_packets():
                     out = endpoint.protect_rtp(packet)
                     if out is not None:
                         self.sock.sendto(*out)
+            if endpoint.state == "connected":
                 if len(self.frames) >= 10 and not self.pli_sent:
                     self.requester.request(now)
                     self._send_rtcp(now)
@@ -163,15 +175,38 @@ class Driver(threading.Thread):
                 continue
             for packet in endpoint.receive(data, source[:2], time.monotonic()):
                 if is_rtcp(packet):
+                    self._on_rtcp(packet)
                     continue
                 self.rtp_in.append(packet)
                 if self.requester.media_ssrc is None:
                     self.requester.media_ssrc = RtpPacket.parse(packet).ssrc
                 self.frames += self.depacketizer.push_packet(packet)
+                if self.transcoder is not None:
+                    for out in self.transcoder.receive(packet):
+                        protected = endpoint.protect_rtp(self.writer.write_packet(out))
+                        if protected is not None:
+                            self.sock.sendto(*protected)
+                    if self.transcoder.pop_keyframe_request():
+                        self.requester.request(time.monotonic())
+                        self._send_rtcp(time.monotonic())
+
+    def _on_rtcp(self, packet: bytes) -> None:
+        """Chromium's PLI/FIR for our stream: a keyframe from the generator or the transcoder."""
+        for rtcp in parse_compound(packet):
+            target = rtcp.media_ssrc if isinstance(rtcp, Pli) else None
+            if isinstance(rtcp, Fir):
+                target = next((ssrc for ssrc, _ in rtcp.entries if ssrc == OUR_SSRC), None)
+            if target == OUR_SSRC:
+                self.plis_in += 1
+                self.generator.request_keyframe()
+                if self.transcoder is not None:
+                    self.transcoder.request_keyframe()
 
 
-@pytest.mark.parametrize("codec", ["vp8", "h264"])
+@pytest.mark.parametrize("codec", ["vp8", "h264", "transcode"])
 def test_chromium_video_both_ways(codec: str, tmp_path: Path) -> None:
+    transcode = codec == "transcode"
+    codec = "vp8" if transcode else codec
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -192,14 +227,14 @@ def test_chromium_video_both_ways(codec: str, tmp_path: Path) -> None:
                                                          body="<!doctype html><title>wcs</title>"))
             page.goto(PAGE)
             offer: str = page.evaluate(OFFER_JS)
-            pt = _payload_type(offer, codec)
+            pts = {c: _payload_type(offer, c) for c in (("vp8", "h264") if transcode else (codec,))}
             fingerprint = _attr(offer, "fingerprint").split()
             endpoint.set_remote_fingerprints([(fingerprint[0], fingerprint[1])], time.monotonic())
             endpoint.set_remote_credentials(_attr(offer, "ice-ufrag"), _attr(offer, "ice-pwd"))
             endpoint.start(time.monotonic())
-            driver = Driver(endpoint, sock, codec, pt)
+            driver = Driver(endpoint, sock, codec, pts, transcode)
             driver.start()
-            answer = _answer(offer, endpoint, port, codec, pt)
+            answer = _answer(offer, endpoint, port, pts)
             page.evaluate("async (sdp) => window.pc.setRemoteDescription({type: 'answer', sdp})", answer)
             deadline = time.monotonic() + 25
             while time.monotonic() < deadline:
@@ -216,8 +251,10 @@ def test_chromium_video_both_ways(codec: str, tmp_path: Path) -> None:
             sock.close()
     assert driver is not None and driver.error is None, driver and driver.error
     assert endpoint.state == "connected", (endpoint.state, endpoint.error)
-    # Chromium decoded our black video
+    # Chromium decoded our black video, or its own camera transcoded to H.264
     assert stats["framesDecoded"] >= 10 and (stats["frameWidth"], stats["frameHeight"]) == (320, 240), stats
+    if driver.transcoder is not None:
+        assert driver.transcoder.frames_encoded >= 10 and driver.transcoder.decode_errors == 0
     # our depacketizer and PyAV decoded Chromium's; the PLI brought a second keyframe
     frames = driver.frames
     assert len(frames) >= 10 and frames[0].keyframe, [(f.keyframe, f.discontinuity) for f in frames[:5]]
@@ -228,7 +265,7 @@ def test_chromium_video_both_ways(codec: str, tmp_path: Path) -> None:
     dep = driver.depacketizer
     assert dep.packets_malformed == 0 and dep.frames_emitted == len(frames)
     capture = os.environ.get("WCS_VIDEO_CAPTURE")
-    if capture:  # the first 1.5 s of media packets (padding-only probes included)
+    if capture and not transcode:  # the first 1.5 s of media packets (padding-only probes included)
         first_ts = RtpPacket.parse(driver.rtp_in[0]).timestamp
         keep = [p for p in driver.rtp_in if (RtpPacket.parse(p).timestamp - first_ts) & 0xFFFFFFFF < 135000]
         dump = b"".join(struct.pack("!H", len(p)) + p for p in keep)
