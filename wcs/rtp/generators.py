@@ -240,6 +240,12 @@ class BlackVideoGenerator(RtpGenerator):
         self._gop_pos = 0
         self.keyframes_sent = 0
 
+    def start(self, now: float, delay: float = 0.0) -> None:
+        """As :meth:`RtpGenerator.start`; the first frame sent is a keyframe."""
+        if not self.running:
+            self.request_keyframe()
+        super().start(now, delay)
+
     def request_keyframe(self) -> None:
         """Send a keyframe next (restart the cached loop) unless one was the last frame sent.
 

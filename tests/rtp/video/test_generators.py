@@ -14,7 +14,7 @@ from wcs.rtp.packet import RtpPacket
 from wcs.rtp.video.codec import VideoDecoder
 from wcs.rtp.video.common import RtpWriter, VideoPacket
 from wcs.rtp.video.h264 import FU_A, STAP_A, H264Depacketizer, nal_type
-from wcs.rtp.video.vp8 import Vp8Depacketizer
+from wcs.rtp.video.vp8 import Vp8Depacketizer, payload_is_keyframe
 
 
 def _run(gen: RtpGenerator, until: float) -> list[tuple[float, RtpPacket]]:
@@ -209,3 +209,14 @@ def test_rtp_writer() -> None:
                                                      RtpWriter(0, entropy=SeededEntropy(9)).sequence_number)
     with pytest.raises(RtpUsageError):
         RtpWriter(200)
+
+
+def test_black_video_restart_begins_with_a_keyframe() -> None:
+    gen = BlackVideoGenerator("vp8", 96, entropy=SeededEntropy(8))
+    gen.start(0.0)
+    before = _run(gen, 0.35)
+    assert [payload_is_keyframe(p.payload) for _, p in before] == [True, False, False, False]
+    gen.stop()
+    gen.start(10.0)
+    after = _run(gen, 10.15)
+    assert [payload_is_keyframe(p.payload) for _, p in after] == [True, False]

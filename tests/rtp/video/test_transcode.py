@@ -138,3 +138,18 @@ def test_codec_boundary() -> None:
     assert au.keyframe and [nal_type(n) for n in split_annex_b(au.data)][:2] == [7, 8]
     with pytest.raises(DecodeError):
         VideoDecoder("h264").decode(b"\x00\x00\x00\x01\x65" + bytes(range(1, 200)), 0)
+
+
+def test_reset_keeps_the_output_timeline_continuous() -> None:
+    raw = rtp_packets(SOURCES["vp8"])
+    tr = VideoTranscoder("vp8", "h264", fps=30)
+    first = [p for packet in raw for p in tr.receive(packet)]
+    tr.reset()
+    shifted = []
+    for packet in raw:  # the same clip again as a "new source" with timestamps far in the past
+        pkt = RtpPacket.parse(packet)
+        pkt.timestamp = (pkt.timestamp - 10**6) & 0xFFFFFFFF
+        pkt.sequence_number = (pkt.sequence_number + 100) & 0xFFFF
+        shifted += tr.receive(bytes(pkt))
+    stamps = sorted({p.timestamp for p in first}) + sorted({p.timestamp for p in shifted})
+    assert [b - a for a, b in zip(stamps, stamps[1:], strict=False)] == [3000] * 23

@@ -17,7 +17,8 @@ Theory of operation
   request from the target (:meth:`request_keyframe`) forces the next encoded frame to be
   a keyframe; the source is not bothered.
 * Timing: both codecs use the 90 kHz clock (RFC 7741 §4.1, RFC 6184 §5.1), so each output
-  frame keeps its source frame's RTP timestamp.  The output carries no sequence numbers
+  frame keeps its source frame's RTP timestamp (after :meth:`reset`, shifted so the
+  output timeline continues).  The output carries no sequence numbers
   or SSRC: the relay writes the RTP header (e.g. :class:`~wcs.rtp.video.common.RtpWriter`,
   with its own SSRC and sequence numbering; marker as given).
 
@@ -34,7 +35,7 @@ from wcs.entropy import Entropy
 from wcs.rtp.errors import RtpError
 from wcs.rtp.packet import payload_offset
 from wcs.rtp.video.codec import Picture, VideoDecoder, VideoEncoder
-from wcs.rtp.video.common import VideoFrame, VideoPacket
+from wcs.rtp.video.common import VIDEO_CLOCK_RATE, VideoFrame, VideoPacket
 from wcs.rtp.video.errors import DecodeError, VideoUsageError
 from wcs.rtp.video.h264 import H264Depacketizer, H264Packetizer, split_annex_b
 from wcs.rtp.video.vp8 import Vp8Depacketizer, Vp8Packetizer
@@ -93,6 +94,8 @@ class VideoTranscoder:
         self._ask_source = False
         self._force_keyframe = False
         self._ext: int | None = None
+        self._offset = 0
+        self._step = max(1, round(VIDEO_CLOCK_RATE / fps))
         self._last_pts = -1
         self.frames_in = 0
         self.frames_skipped = 0
@@ -146,11 +149,19 @@ class VideoTranscoder:
     # -- pipeline ---------------------------------------------------------------------------------
 
     def _unwrap(self, ts: int) -> int:
+        """The encoder's pts for source timestamp ``ts``: unwrapped, strictly increasing.
+
+        The output RTP timestamp is ``pts mod 2^32``: the source's own timestamps for the
+        first source; after :meth:`reset` the timeline continues one nominal frame after
+        the last output, whatever the new source's timestamps are.
+        """
         if self._ext is None:
             self._ext = ts
+            if self._last_pts >= 0:
+                self._offset = self._last_pts + self._step - ts
         else:
             self._ext += ((ts - self._ext + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        pts = max(self._ext, self._last_pts + 1)  # encoders need strictly increasing pts
+        pts = max(self._ext + self._offset, self._last_pts + 1)  # encoders need increasing pts
         self._last_pts = pts
         return pts
 
