@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from ..entropy import Entropy, SystemEntropy, random_token
+from ..entropy import Entropy, SystemEntropy, random_token, random_uint
 from ..sdp.errors import NoCommonCodec, SdpError
 from ..sdp.parse import parse_sdp
 from ..sdp.policy import CodecPolicy
@@ -57,6 +57,7 @@ from .call import (
 from .identity import IdentityError, account_from_connection, target_uri
 from .media import (
     DtmfDetected,
+    MediaAllocation,
     MediaController,
     MediaError,
     MediaEvent,
@@ -350,7 +351,7 @@ class Gateway:
                 raise SdpError("No SDP offer in the call")
             offer = parse_sdp(request.sdp)
             call.webrtc_offer = offer
-            call.media = self.media.allocate(call.id, len(offer.media), now)
+            call.media = self._allocate(call.id, len(offer.media), now)
             call.sip_offer = sip_offer_from_webrtc(offer, call.media.sip, self.policy, call.extra_lines)
         except (IdentityError, SdpError, MediaError) as exc:
             self._finish(call, "FAILED", _failure_info(exc), now)
@@ -360,6 +361,13 @@ class Gateway:
         call.sip.user_data = call
         self._timers.schedule(("ring", call.id), now + self.settings.ring_timeout)
         call_log.info("call %s INVITE %s -> %s", call.id, account.user, target)
+
+    def _allocate(self, call_id: str, streams: int, now: float) -> MediaAllocation:
+        """Media for a call, with a fresh SDP session id on each side (RFC 8866 §5.2)."""
+        allocation = self.media.allocate(call_id, streams, now)
+        session_id = str(random_uint(self._entropy, 62))
+        return MediaAllocation(replace(allocation.webrtc, session_id=session_id),
+                               replace(allocation.sip, session_id=session_id))
 
     def _answer_browser(self, call: Call, sdp: bytes, now: float) -> bool:
         """Send the browser its answer (once) and start the media; False if that failed."""
@@ -403,7 +411,7 @@ class Gateway:
             if not sip.remote_sdp:
                 raise SdpError("INVITE without an SDP offer is not supported", 488)
             call.sip_offer = parse_sdp(sip.remote_sdp)
-            call.media = self.media.allocate(call.id, len(call.sip_offer.media), now)
+            call.media = self._allocate(call.id, len(call.sip_offer.media), now)
             call.webrtc_offer = webrtc_offer_from_sip(call.sip_offer, call.media.webrtc, self.policy)
         except (SdpError, MediaError) as exc:
             status = exc.status_code if isinstance(exc, SdpError) else 500

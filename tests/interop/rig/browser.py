@@ -114,8 +114,9 @@ class Phone:
     def call(self, callee: str, video: bool = False, **extra: Any) -> str:
         return str(self.js("([c, o]) => wcs.call(c, o)", [callee, {"video": video, **extra}]))
 
-    def answer(self, call_id: str | None = None) -> str:
-        return str(self.js("id => wcs.answer(id)", call_id))
+    def answer(self, call_id: str | None = None, video: bool = False, **extra: Any) -> str:
+        """Answer the current (or named) incoming call; ``extra``: sipSDP, stripCodecs."""
+        return str(self.js("([id, o]) => wcs.answer(id, o)", [call_id, {"video": video, **extra}]))
 
     def hangup(self, call_id: str | None = None) -> str:
         return str(self.js("id => wcs.hangup(id)", call_id))

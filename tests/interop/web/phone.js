@@ -193,8 +193,11 @@
     opts = opts || {};
     const call = current(callId);
     record({kind: "local", status: "ANSWER", callId: call.id()});
-    call.answer(Object.assign({constraints: {audio: true, video: !!opts.video}, receiveVideo: !!opts.video},
-                              displays()));
+    const options = Object.assign({constraints: {audio: true, video: !!opts.video}, receiveVideo: !!opts.video},
+                                  displays());
+    if (opts.sipSDP) options.sipSDP = opts.sipSDP;
+    if (opts.stripCodecs) options.stripCodecs = opts.stripCodecs;
+    call.answer(options);
     return call.id();
   };
 
