@@ -21,8 +21,8 @@ import av
 import numpy as np
 
 from wcs.entropy import SeededEntropy
+from wcs.rtp.ffmpeg import Picture, VideoEncoder
 from wcs.rtp.generators import BlackVideoGenerator, SilenceGenerator, black_frames
-from wcs.rtp.video.codec import Picture, VideoEncoder
 from wcs.rtp.video.common import RtpWriter, VideoPacket
 from wcs.rtp.video.h264 import H264Depacketizer, H264Packetizer, split_annex_b
 from wcs.rtp.video.transcode import VideoTranscoder

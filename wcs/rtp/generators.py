@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from wcs.entropy import Entropy, SystemEntropy, random_uint
 from wcs.rtp.errors import RtpUsageError
-from wcs.rtp.video.codec import Picture, VideoEncoder
+from wcs.rtp.ffmpeg import Picture, VideoEncoder
 from wcs.rtp.video.common import VIDEO_CLOCK_RATE, RtpWriter, VideoPacket
 from wcs.rtp.video.h264 import H264Packetizer, split_annex_b
 from wcs.rtp.video.vp8 import Vp8Packetizer

@@ -12,7 +12,7 @@ import struct
 import av
 import numpy as np
 
-from wcs.rtp.video.codec import Picture, VideoEncoder
+from wcs.rtp.ffmpeg import Picture, VideoEncoder
 from wcs.rtp.video.common import RtpWriter
 from wcs.rtp.video.h264 import H264Packetizer, split_annex_b
 from wcs.rtp.video.vp8 import Vp8Packetizer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from wcs.rtp.ffmpeg import VideoDecoder
 from wcs.rtp.packet import RtpPacket
-from wcs.rtp.video.codec import VideoDecoder
 from wcs.rtp.video.h264 import (
     FU_A,
     IDR,

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from wcs.entropy import SeededEntropy
+from wcs.rtp.ffmpeg import VideoDecoder
 from wcs.rtp.generators import BlackVideoGenerator
 from wcs.rtp.packet import RtpPacket, is_rtcp
 from wcs.rtp.rtcp import Fir, Pli, ReceiverReport, parse_compound, serialize_compound
-from wcs.rtp.video.codec import VideoDecoder
 from wcs.rtp.video.common import RtpWriter, VideoFrame
 from wcs.rtp.video.h264 import H264Depacketizer
 from wcs.rtp.video.keyframe import FeedbackSupport, KeyframeRequester

@@ -9,9 +9,9 @@ import pytest
 
 from wcs.entropy import SeededEntropy
 from wcs.rtp.errors import RtpUsageError
+from wcs.rtp.ffmpeg import VideoDecoder
 from wcs.rtp.generators import SILENCE, BlackVideoGenerator, RtpGenerator, SilenceGenerator, black_frames
 from wcs.rtp.packet import RtpPacket
-from wcs.rtp.video.codec import VideoDecoder
 from wcs.rtp.video.common import RtpWriter, VideoPacket
 from wcs.rtp.video.h264 import FU_A, STAP_A, H264Depacketizer, nal_type
 from wcs.rtp.video.vp8 import Vp8Depacketizer, payload_is_keyframe

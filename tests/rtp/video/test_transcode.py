@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wcs.entropy import SeededEntropy
+from wcs.rtp.ffmpeg import Picture, VideoDecoder, VideoEncoder
 from wcs.rtp.packet import RtpPacket
-from wcs.rtp.video.codec import Picture, VideoDecoder, VideoEncoder
 from wcs.rtp.video.common import VideoPacket
 from wcs.rtp.video.errors import DecodeError, VideoUsageError
 from wcs.rtp.video.h264 import FU_A, STAP_A, H264Depacketizer, nal_type, split_annex_b

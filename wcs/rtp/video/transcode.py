@@ -33,8 +33,8 @@ from collections.abc import Iterable
 
 from wcs.entropy import Entropy
 from wcs.rtp.errors import RtpError
+from wcs.rtp.ffmpeg import Picture, VideoDecoder, VideoEncoder
 from wcs.rtp.packet import payload_offset
-from wcs.rtp.video.codec import Picture, VideoDecoder, VideoEncoder
 from wcs.rtp.video.common import VIDEO_CLOCK_RATE, VideoFrame, VideoPacket
 from wcs.rtp.video.errors import DecodeError, VideoUsageError
 from wcs.rtp.video.h264 import H264Depacketizer, H264Packetizer, split_annex_b

@@ -1,6 +1,7 @@
-"""The FFmpeg (PyAV) boundary for video: the one module of wcs.rtp.video that imports ``av``.
+"""The FFmpeg (PyAV) boundary: the one module of wcs that imports ``av``.
 
-Encoded frames cross it as ``bytes`` (VP8 frames; H.264 access units in Annex B form);
+Audio (G.722) crosses it as ``bytes`` payloads and int16 numpy arrays (:class:`AudioCodec`).
+Encoded video frames cross it as ``bytes`` (VP8 frames; H.264 access units in Annex B form);
 decoded pictures as the opaque :class:`Picture`, which keeps PyAV's frame inside so a
 transcoder passes it from decoder to encoder without copying planes.
 
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple, cast
 
 import av
 import av.error
+import numpy as np
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
@@ -27,11 +29,66 @@ from wcs.rtp.video.common import VIDEO_CLOCK_RATE
 from wcs.rtp.video.errors import DecodeError, VideoUsageError
 from wcs.rtp.video.h264 import SEI, join_annex_b, split_annex_b
 
-__all__ = ["CODECS", "EncodedFrame", "Picture", "VideoDecoder", "VideoEncoder"]
+__all__ = ["CODECS", "AudioCodec", "EncodedFrame", "FfmpegError", "Picture", "VideoDecoder", "VideoEncoder",
+           "audio_codec_unavailable"]
 
 #: codec name → (FFmpeg decoder, FFmpeg encoder)
 CODECS = {"vp8": ("vp8", "libvpx"), "h264": ("h264", "libx264")}
 _TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
+
+
+class FfmpegError(RuntimeError):
+    """FFmpeg refused a payload or a codec could not be opened."""
+
+
+def audio_codec_unavailable(name: str) -> str | None:
+    """Why FFmpeg cannot both decode and encode ``name`` here, or None when it can."""
+    try:
+        av.codec.Codec(name, "r")
+        av.codec.Codec(name, "w")
+    except Exception as exc:
+        return f"av: {exc}"
+    return None
+
+
+class AudioCodec:
+    """One FFmpeg audio decoder (``mode="r"``) or encoder (``"w"``) of 16-bit mono PCM.
+
+    The encoder reuses one frame, writing each block of samples into its plane; the
+    decoder reads planes with ``numpy.frombuffer`` — cheaper than building frames.
+    """
+
+    def __init__(self, name: str, mode: str, sample_rate: int, frame_size: int = 0) -> None:
+        self._ctx = ctx = cast(Any, av.CodecContext).create(name, mode)
+        ctx.sample_rate = sample_rate
+        ctx.layout = "mono"
+        if mode == "w":
+            ctx.format = "s16"
+            ctx.options = {"frame_size": str(frame_size)}  # FFmpeg's encoder fixes it at open
+            self._frame = av.AudioFrame(format="s16", layout="mono", samples=frame_size)
+            self._frame.sample_rate = sample_rate
+            self._plane = self._frame.planes[0]
+            self._frame_size = frame_size
+            self._pts = 0
+        ctx.open()
+
+    def decode(self, payload: bytes) -> np.ndarray[Any, np.dtype[np.int16]]:
+        """One payload → a fresh int16 array."""
+        try:
+            frames = self._ctx.decode(av.Packet(payload))
+        except av.error.FFmpegError as exc:
+            raise FfmpegError(str(exc)) from None
+        if len(frames) == 1:
+            return np.frombuffer(frames[0].planes[0], np.int16, frames[0].samples).copy()
+        return np.concatenate([np.frombuffer(f.planes[0], np.int16, f.samples) for f in frames])
+
+    def encode(self, pcm: np.ndarray[Any, np.dtype[np.int16]]) -> bytes:
+        """``frame_size`` samples → the encoded bytes."""
+        self._plane.update(cast(bytes, pcm))  # any buffer: the plane copies from it
+        self._frame.pts = self._pts
+        self._pts += self._frame_size
+        packets = self._ctx.encode(self._frame)
+        return b"".join(bytes(p) for p in packets) if len(packets) != 1 else bytes(packets[0])
 
 
 def _codec(name: str) -> tuple[str, str]:
