@@ -161,10 +161,12 @@ class StreamParser:
 
     ``feed(data)`` returns the messages completed so far.  A framing error (bad head,
     missing Content-Length, oversize) raises :class:`SipParseError` with ``fatal=True``
-    and every later ``feed`` raises it again: close the connection.  A message whose
-    framing is sound but whose content is invalid (e.g. no Call-ID) raises with
-    ``fatal=False`` and ``error.data`` holding its bytes: answer it, then call
-    ``feed(b"")`` to get the messages completed before it and continue.
+    and every later ``feed`` raises it again: close the connection.  Messages completed
+    before a framing error in the same ``feed`` are returned first and the error is raised
+    by the next ``feed`` (so what comes out does not depend on how the stream was cut into
+    segments).  A message whose framing is sound but whose content is invalid (e.g. no
+    Call-ID) raises with ``fatal=False`` and ``error.data`` holding its bytes: answer it,
+    then call ``feed(b"")`` to get the messages completed before it and continue.
     """
 
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
@@ -190,8 +192,14 @@ class StreamParser:
         buffer += data
         ready = self._ready
         while True:
-            if self._pending is None and not self._frame_head():
-                break
+            if self._pending is None:
+                try:
+                    if not self._frame_head():
+                        break
+                except SipParseError:
+                    if not ready:
+                        raise
+                    break  # deliver what was completed before; the next feed raises
             assert self._pending is not None
             message, body_offset, length = self._pending
             start = self._pos
