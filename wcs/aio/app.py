@@ -26,6 +26,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -35,6 +36,7 @@ from ..gateway.settings import Settings, SettingsError, apply, load_properties
 from ..sip.uacore import UaEvent
 from ..webrtc.certificate import Certificate
 from .media import MediaManager
+from .rest import add_rest_routes
 from .sip import SipUdpEndpoint, create_sip_endpoint
 
 __all__ = ["GatewayServer", "main", "parse_args"]
@@ -75,6 +77,9 @@ class GatewayServer:
         self.gateway: Gateway | None = None
         self.sip: SipUdpEndpoint | None = None
         self.media: MediaManager | None = None
+        #: the ports actually bound (settings may say 0: any free port)
+        self.ws_port = settings.ws_port
+        self.http_port = settings.http_port
 
     async def start(self) -> None:
         settings = self.settings
@@ -89,11 +94,13 @@ class GatewayServer:
         http_app = web.Application()
         http_app.router.add_get("/", self._index)
         http_app.router.add_get("/health", self._health)
+        add_rest_routes(http_app, lambda: self.gateway, self._feed)
         for app, port in ((ws_app, settings.ws_port), (http_app, settings.http_port)):
             runner = web.AppRunner(app, handle_signals=False, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, settings.address, port, reuse_address=True).start()
             self._runners.append(runner)
+        self.ws_port, self.http_port = (int(r.addresses[0][1]) for r in self._runners)
         log.info("wcs gateway ready: ws %s:%d, http %s:%d, sip udp %s:%d (advertised %s), media %d-%d",
                  settings.address, settings.ws_port, settings.address, settings.http_port,
                  settings.address, settings.sip_port, self.address, settings.media_port_from,
@@ -166,13 +173,16 @@ class GatewayServer:
         if self.gateway is not None:
             self._feed(self.gateway.handle_timer)
 
-    def _feed(self, method: Callable[..., None], *args: object) -> None:
-        """Call a gateway input method with ``now`` appended, then send what it produced."""
+    def _feed(self, method: Callable[..., Any], *args: object) -> Any:
+        """Call a gateway input method with ``now`` appended, send what it produced, and return
+        its result (None if it failed)."""
+        result = None
         try:
-            method(*args, self._loop.time())
+            result = method(*args, self._loop.time())
         except Exception:  # a bug must not take the server down; log it and carry on
             log.exception("gateway input %s failed", getattr(method, "__name__", method))
         self._flush()
+        return result
 
     # ------------------------------------------------------------------ outputs
 
