@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,8 @@ class GatewayServer:
         ws_app = web.Application()
         ws_app.router.add_get("/{tail:.*}", self._websocket)
         http_app = web.Application()
-        http_app.router.add_get("/", self._index)
+        for path in _WEB_FILES:
+            http_app.router.add_get(path, _web_file)
         http_app.router.add_get("/health", self._health)
         add_rest_routes(http_app, lambda: self.gateway, self._feed)
         for app, port in ((ws_app, settings.ws_port), (http_app, settings.http_port)):
@@ -110,10 +112,11 @@ class GatewayServer:
         """Hang up, unregister, and close everything (bounded)."""
         gateway = self.gateway
         if gateway is not None:
-            for socket_id in list(self._queues):
-                gateway.socket_closed(socket_id, self._loop.time())
-            self._flush()
-            await asyncio.sleep(0.2)  # let BYEs and un-REGISTERs leave the socket
+            self._feed(gateway.shutdown)
+            # let BYEs and un-REGISTERs be answered (their transactions end), within 2 s
+            deadline = self._loop.time() + 2.0
+            while self.sip is not None and self.sip.ua.busy and self._loop.time() < deadline:
+                await asyncio.sleep(0.05)
         for runner in self._runners:
             await runner.cleanup()
         if self._timer is not None:
@@ -209,13 +212,26 @@ class GatewayServer:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _index(self, request: web.Request) -> web.Response:
-        return web.Response(text="wcs WebRTC-to-SIP gateway\n", content_type="text/plain")
-
     async def _health(self, request: web.Request) -> web.Response:
         gateway = self.gateway
         return web.json_response({"status": "ok", "sessions": len(gateway.sessions) if gateway else 0,
                                   "calls": len(gateway.calls) if gateway else 0})
+
+
+#: the web phone (wcs/aio/web/, package data): URL path → (file, content type); nothing else is served
+_WEB_FILES = {"/": ("index.html", "text/html"), "/phone.js": ("phone.js", "text/javascript"),
+              "/phone.css": ("phone.css", "text/css")}
+_WEB_HEADERS = {
+    "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                               "media-src 'self' blob: mediastream:; base-uri 'none'; frame-ancestors 'none'",
+}
+
+
+async def _web_file(request: web.Request) -> web.Response:
+    name, content_type = _WEB_FILES[request.path]
+    text = (resources.files(__package__) / "web" / name).read_text(encoding="utf-8")
+    return web.Response(text=text, content_type=content_type, charset="utf-8", headers=_WEB_HEADERS)
 
 
 def _hostport(value: object) -> str:

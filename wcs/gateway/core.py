@@ -133,6 +133,13 @@ class Gateway:
                 out.append(described)
         return out
 
+    def shutdown(self, now: float) -> None:
+        """Close every session, detached ones too: hang up their calls and un-REGISTER."""
+        for session in list(self._sessions.values()):
+            if session.socket is not None:
+                self._outbox.close(session.socket, 1001, "Server shutting down")
+            self._destroy(session, now)
+
     def terminate(self, call_id: str, now: float) -> bool:
         """Hang up a call (REST ``/call/terminate``); False if there is no such call."""
         return self.call_control.hangup(call_id, now)

@@ -37,6 +37,9 @@ from wcs.sip.grammar import split_commas
 from wcs.sip.ids import MAGIC_COOKIE
 from wcs.sip.message import Message, Request, Response
 from wcs.sip.transaction import (
+    CALLING,
+    PROCEEDING,
+    TRYING,
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     ClientTransaction,
@@ -202,6 +205,11 @@ class TransactionLayer:
         """Drain the events for the TU."""
         events, self._events = self._events, []
         return events
+
+    @property
+    def pending_requests(self) -> int:
+        """Client transactions still waiting for their final response."""
+        return sum(1 for txn in self._clients.values() if txn.state in (CALLING, TRYING, PROCEEDING))
 
     @property
     def transaction_count(self) -> int:

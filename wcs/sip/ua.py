@@ -130,6 +130,11 @@ class UserAgent:
                 owner.on_timer(name, now)
             self._dispatch(now)
 
+    @property
+    def busy(self) -> bool:
+        """True while a request we sent still awaits its final response (e.g. at shutdown)."""
+        return self._core.layer.pending_requests > 0
+
     def report_transport_error(self, dest: Address, reason: str, now: float) -> None:
         """The adapter could not send to ``dest`` (unresolvable, unreachable …)."""
         self._core.layer.report_transport_error(dest, reason)

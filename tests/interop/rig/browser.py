@@ -102,12 +102,16 @@ class Phone:
     def connect(self, url: str, login: str | None = "1001", auth_name: str | None = None,
                 password: str | None = None, domain: str | None = LOOPBACK,
                 outbound_proxy: str | None = LOOPBACK, port: str | int | None = "5060",
-                register_required: bool = True, keep_alive: bool | None = None) -> None:
-        """Flashphoner.init + createSession with sipOptions (fields left None are not sent)."""
+                register_required: bool = True, keep_alive: bool | None = None,
+                auth_token: str | None = None, sip: bool = True) -> None:
+        """Flashphoner.init + createSession with sipOptions (fields left None are not sent);
+        ``auth_token`` re-attaches to a kept-alive session (then ``sip=False``: no sipOptions,
+        as the SDK's phone example does)."""
         opts = {"url": url, "login": login, "authName": auth_name if auth_name is not None else login,
                 "password": password if password is not None else f"pass{login}", "domain": domain,
                 "outboundProxy": outbound_proxy, "port": str(port) if port is not None else None,
-                "registerRequired": register_required, "keepAlive": keep_alive}
+                "registerRequired": register_required, "keepAlive": keep_alive, "authToken": auth_token,
+                "sip": None if sip else False}
         opts = {k: v for k, v in opts.items() if v is not None}
         self.js("o => wcs.connect(o)", opts)
 

@@ -134,6 +134,7 @@
     const S = constants().SESSION_STATUS;
     const options = {urlServer: o.url};
     if (o.keepAlive !== undefined) options.keepAlive = o.keepAlive;
+    if (o.authToken) options.authToken = o.authToken;
     if (o.timeout !== undefined) options.timeout = o.timeout;
     if (o.sip !== false) {
       options.sipOptions = {
