@@ -70,7 +70,11 @@
       }
     }
 
-    get ready() { return this.status === "ESTABLISHED" || this.status === "REGISTERED"; }
+    // calls are allowed once registered, or when established if the session asked for no registration
+    get ready() {
+      const register = this.userData && String(this.userData.sipRegisterRequired) === "true";
+      return this.status === "REGISTERED" || (this.status === "ESTABLISHED" && !register);
+    }
 
     // ------------------------------------------------------------ session
     // sip: {login, authName, password, domain, proxy, port, register}; with authToken (and no sip)
@@ -165,7 +169,8 @@
       } else if (name === "getUserData") {
         this.userData = obj;
         if (obj.authToken) this.authToken = obj.authToken;
-        this._setStatus("ESTABLISHED");
+        const register = String(obj.sipRegisterRequired) === "true";
+        this._setStatus("ESTABLISHED", register ? `registering ${obj.sipLogin || ""}…` : "");
       } else if (name === "registered") {
         this._setStatus("REGISTERED");
       } else if (name === "fail") {
