@@ -26,6 +26,16 @@ when the client asked with a bare ``rport``, ``rport`` (§18.2.1, RFC 3581 §4).
 Responses then go where §18.2.2 says: over reliable transports back to the source
 (the connection), else to ``maddr``, else to ``received``:``rport`` (or the sent-by
 port), else to the sent-by address.
+
+Where requests go (:class:`~wcs.sip.transport_select.Router`): before a client
+transaction starts, the router turns its destination into the ordered addresses to
+try (RFC 3263; a host name parks the transaction until the adapter reports
+``located``), rewrites Via and Contact for the transport used and applies the
+§18.1.1 size rule, so the machine is created for the transport the request really
+takes (reliable timers over TCP).  When a transaction fails without any response
+(Timer B/F) or at the transport, and addresses remain, the layer does not report it:
+it sends the same request with a new branch to the next address (RFC 3263 §4.3),
+keeping the transaction object the TU holds.
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ from collections.abc import Hashable
 
 from wcs.errors import LocalProtocolError
 from wcs.sip.grammar import split_commas
-from wcs.sip.ids import MAGIC_COOKIE
+from wcs.sip.ids import MAGIC_COOKIE, new_branch
+from wcs.sip.locate import Target
 from wcs.sip.message import Message, Request, Response
 from wcs.sip.transaction import (
     CALLING,
@@ -55,6 +66,7 @@ from wcs.sip.transaction import (
     TransportFailure,
 )
 from wcs.sip.transport import Address, Outgoing
+from wcs.sip.transport_select import Router, host_port, replace_top_via
 from wcs.timers import TimerConfig, TimerHeap
 
 __all__ = [
@@ -78,8 +90,14 @@ _TIMER_NAMES = "ABDEFGHIJKLM"
 class TransactionLayer:
     """All transactions of one SIP endpoint (see the module docstring)."""
 
-    def __init__(self, *, timers: TimerConfig = DEFAULT_TIMERS) -> None:
+    def __init__(self, *, timers: TimerConfig = DEFAULT_TIMERS, router: Router | None = None) -> None:
         self.timers = timers
+        #: transport choice, RFC 3263 targets and parking (default: addresses used as given)
+        self.router = router or Router(None)
+        self._alternatives: dict[ClientTransaction, list[Address]] = {}
+        self._oversize: dict[ClientTransaction, int] = {}   # moved to TCP by §18.1.1: size
+        self._failovers: list[tuple[ClientTransaction, list[Address], str]] = []
+        self._now = 0.0
         self._heap: TimerHeap[tuple[Transaction, str]] = TimerHeap()
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[Hashable, ServerTransaction] = {}
@@ -100,30 +118,68 @@ class TransactionLayer:
         key = (branch, request.method)
         if key in self._clients:
             raise LocalProtocolError(f"a {request.method} client transaction with branch {branch} exists")
-        txn: ClientTransaction
-        if request.method == "INVITE":
-            txn = ClientInviteTransaction(request, dest, self._sink, self.timers)
-        else:
-            txn = ClientNonInviteTransaction(request, dest, self._sink, self.timers)
+        self._now = now
+        target, addresses = self.router.targets(request, dest)
+        oversize = None
+        if addresses:
+            dest, oversize = self.router.prepare(request, addresses[0])
+        machine = ClientInviteTransaction if request.method == "INVITE" else ClientNonInviteTransaction
+        txn: ClientTransaction = machine(request, dest, self._sink, self.timers)
         self._clients[key] = txn
-        txn.start(now)
+        if addresses:
+            self._start(txn, addresses[1:], oversize, now)
+            return txn
+        txn.state = CALLING if request.method == "INVITE" else TRYING   # handed over, not yet sent
+        self.router.park(target, txn)
         return txn
 
     def send_stateless(self, message: Message, dest: Address) -> None:
-        """Queue a message outside any transaction (ACK for 2xx, stateless replies)."""
+        """Queue a message outside any transaction (ACK for 2xx, stateless replies).
+
+        Requests go through the router like transaction requests (no failover).
+        """
+        if isinstance(message, Request):
+            target, addresses = self.router.targets(message, dest)
+            if addresses is None:
+                self.router.park(target, message)
+                return
+            dest, _ = self.router.prepare(message, addresses[0])
         self._out.append(Outgoing(bytes(message), dest))
+
+    def located(self, target: Target, addresses: list[Address], now: float, error: str | None = None) -> None:
+        """The adapter located ``target`` (RFC 3263): send what was parked for it.
+
+        No addresses: the parked transactions fail with ``error`` (TransportFailure).
+        """
+        self._now = now
+        addresses = self.router.order(addresses, now)
+        for item in self.router.unpark(target):
+            if isinstance(item, ClientTransaction):
+                if addresses:
+                    self._relaunch(item, addresses, now)
+                else:
+                    item.transport_failed(error or f"no address for {target}")
+            elif isinstance(item, Request) and addresses:
+                dest, _ = self.router.prepare(item, addresses[0])
+                self._out.append(Outgoing(bytes(item), dest))
 
     def respond(self, transaction: ServerTransaction, response: Response, now: float) -> None:
         """Send ``response`` through ``transaction`` (it handles retransmission)."""
+        self.router.prepare_response(response, transaction.reply_to.transport)
         transaction.send_response(response, now)
 
-    def report_transport_error(self, dest: Address, reason: str) -> None:
+    def report_transport_error(self, dest: Address, reason: str, now: float | None = None) -> None:
         """The adapter failed to deliver to ``dest``: fail the client transactions sending there.
 
-        Server transactions are left alone; their timers end them (RFC 6026 §7.1).
+        A transaction with addresses left fails over to the next one instead; one the
+        §18.1.1 size rule moved to TCP says so in its reason.  Server transactions are
+        left alone; their timers end them (RFC 6026 §7.1).
         """
         for txn in [t for t in self._clients.values() if t.dest == dest]:
-            txn.transport_failed(reason)
+            size = self._oversize.get(txn)
+            txn.transport_failed(reason if size is None
+                                 else f"{reason} (request of {size} bytes is too large for UDP)")
+        self._run_failovers(self._now if now is None else now)
 
     # ------------------------------------------------------------ network → TU
 
@@ -191,10 +247,12 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now``."""
+        self._now = now
         while due := self._heap.pop_due(now):
             for txn, name in due:
                 if not txn.terminated:
                     txn.on_timer(name, now)
+            self._run_failovers(now)
 
     def outgoing(self) -> list[Outgoing]:
         """Drain the datagrams to send."""
@@ -216,11 +274,65 @@ class TransactionLayer:
         """Live client plus server transactions (for tests and metrics)."""
         return len(self._clients) + len(self._servers)
 
+    # ------------------------------------------------------------ targets and failover
+
+    def _start(self, txn: ClientTransaction, rest: list[Address], oversize: int | None, now: float) -> None:
+        if rest:
+            self._alternatives[txn] = rest
+        if oversize is not None:
+            self._oversize[txn] = oversize
+        txn.start(now)
+
+    def _relaunch(self, txn: ClientTransaction, addresses: list[Address], now: float) -> None:
+        """Aim a parked or failed-over transaction at ``addresses[0]`` and start it.
+
+        The machine is initialised again (same object: the TU keeps its reference) so
+        its branch, transport and timers follow the request as it is now.
+        """
+        dest, oversize = self.router.prepare(txn.request, addresses[0])
+        self._clients.pop((txn.branch, txn.method), None)
+        user_data = txn.user_data
+        type(txn).__init__(txn, txn.request, dest, self._sink, self.timers)
+        txn.user_data = user_data
+        self._clients[(txn.branch, txn.method)] = txn
+        self._start(txn, addresses[1:], oversize, now)
+
+    def _hold_for_failover(self, event: TransactionEvent) -> bool:
+        """Keep a failure from the TU when another address can be tried (RFC 3263 §4.3)."""
+        if isinstance(event, TransportFailure):
+            reason = event.reason
+        elif isinstance(event, TransactionTimeout):
+            reason = "no response"
+        else:
+            return False
+        txn = event.transaction
+        if not isinstance(txn, ClientTransaction) or txn.last_response is not None:
+            return False
+        rest = self._alternatives.pop(txn, None)
+        if not rest:
+            return False
+        self._failovers.append((txn, rest, reason))
+        return True
+
+    def _run_failovers(self, now: float) -> None:
+        while self._failovers:
+            txn, rest, reason = self._failovers.pop(0)
+            failed, following = txn.dest, rest[0]
+            self.router.failed(failed, now)
+            via = txn.request.top_via
+            via.branch = new_branch(self.router.entropy)
+            replace_top_via(txn.request, str(via))
+            self.router.note(f"{txn.method} to {host_port(failed)}/{failed.transport} failed ({reason}): "
+                             f"trying {host_port(following)}/{following.transport} (RFC 3263 §4.3)")
+            self._relaunch(txn, rest, now)
+
     def _forget(self, txn: Transaction) -> None:
         for name in _TIMER_NAMES:
             self._heap.cancel((txn, name))
         if isinstance(txn, ClientTransaction):
             self._clients.pop((txn.branch, txn.method), None)
+            self._alternatives.pop(txn, None)
+            self._oversize.pop(txn, None)
         elif isinstance(txn, ServerTransaction):
             key = self._server_keys.pop(txn, None)
             if key is not None and self._servers.get(key) is txn:
@@ -243,7 +355,8 @@ class _Sink:
         self._layer._heap.cancel((txn, timer))
 
     def emit(self, event: TransactionEvent) -> None:
-        self._layer._events.append(event)
+        if not self._layer._hold_for_failover(event):
+            self._layer._events.append(event)
 
     def terminated(self, txn: Transaction) -> None:
         self._layer._forget(txn)

@@ -44,10 +44,12 @@ from wcs.sip.layer import (
     TransactionTimeout,
     TransportFailure,
 )
-from wcs.sip.message import Request, Response, error_response, parse_message
+from wcs.sip.locate import Target
+from wcs.sip.message import Message, Request, Response, error_response, parse_message
 from wcs.sip.registration import Registration, check_expires
 from wcs.sip.transaction import ClientTransaction, ServerTransaction
 from wcs.sip.transport import Address, Outgoing
+from wcs.sip.transport_select import Router, TransportPolicy
 from wcs.sip.uacore import (
     ACCEPT,
     ALLOW,
@@ -137,7 +139,30 @@ class UserAgent:
 
     def report_transport_error(self, dest: Address, reason: str, now: float) -> None:
         """The adapter could not send to ``dest`` (unresolvable, unreachable …)."""
-        self._core.layer.report_transport_error(dest, reason)
+        self._core.layer.report_transport_error(dest, reason, now)
+        self._dispatch(now)
+
+    # -- transports (wcs/sip/transport_select.py): listeners, §18.1.1 size rule, RFC 3263
+    def set_transport_policy(self, policy: TransportPolicy) -> None:
+        """Our listeners per transport, the UDP size limit, whether names are located (RFC 3263).
+
+        Call it before sending anything; without it every request keeps ``local``.
+        """
+        self._core.layer.router = Router(self.local, policy, self._core.entropy)
+
+    @property
+    def router(self) -> Router:
+        """Targets to locate (``router.queries()``) and transport log lines (``router.notes()``)."""
+        return self._core.layer.router
+
+    def located(self, target: Target, addresses: list[Address], now: float, error: str | None = None) -> None:
+        """The adapter located ``target`` (RFC 3263): the requests waiting for it go out."""
+        self._core.layer.located(target, addresses, now, error)
+        self._dispatch(now)
+
+    def receive_message(self, message: Message, source: Address, now: float) -> None:
+        """Feed one message framed by the adapter (TCP/TLS ``StreamParser``)."""
+        self._core.layer.receive(message, source, now)
         self._dispatch(now)
 
     # ------------------------------------------------------------ registration

@@ -211,7 +211,8 @@ class UaCore:
     def proxy_route(proxy: Address) -> str:
         host = f"[{proxy.host}]" if ":" in proxy.host else proxy.host
         transport = "" if proxy.transport == "udp" else f";transport={proxy.transport}"
-        return f"<sip:{host}:{proxy.port}{transport};lr>"
+        port = f":{proxy.port}" if proxy.port else ""   # 0: not given, RFC 3263 SRV applies
+        return f"<sip:{host}{port}{transport};lr>"
 
     def destination(self, request: Request, account: Account | None, next_hop: SipUri) -> Address:
         """Next-hop address for ``request``; adds the pre-loaded proxy Route when needed."""
