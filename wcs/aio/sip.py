@@ -1,64 +1,84 @@
-"""asyncio adapter: one UDP socket ⇄ one sans-I/O :class:`wcs.sip.ua.UserAgent`.
+"""asyncio adapter: SIP over UDP, TCP, TLS and WebSocket ⇄ one sans-I/O :class:`wcs.sip.ua.UserAgent`.
 
-Shaped like aioquic's ``QuicConnectionProtocol``: every input (a datagram, a timer, a
-call from the owner) is fed to the UA with ``loop.time()`` as ``now``; afterwards
-``_transmit()`` sends what the UA queued, delivers its events to the owner's callback,
-and re-arms the single timer handle at ``ua.get_timer()``.
+Shaped like aioquic's ``QuicConnectionProtocol``: every input (a datagram, a framed stream
+message, a WebSocket message, a DNS answer, a timer, a call from the owner) is fed to the
+UA with ``loop.time()`` as ``now``; afterwards ``_transmit()`` sends what the UA queued,
+starts locating the host names it asked for, logs its transport notes, delivers its
+events to the owner's callback and re-arms the single timer handle at ``ua.get_timer()``.
 
-Host names in destinations (an outbound proxy given by name, a Contact with a name)
-are resolved here with ``loop.getaddrinfo``; the core never does DNS.  Datagrams for
-a name wait, in order, until it resolves; a name that does not resolve is reported to
-the UA as a transport error.
+One endpoint owns a UDP socket, a TCP listener (same port by default), optionally a TLS
+listener (with a certificate) and WS/WSS listeners (RFC 7118), and a
+:class:`~wcs.aio.sip_stream.ConnectionPool` of connections by peer address, reused for
+requests and responses.  The UA is told our address per transport (Via sent-by and
+Contact follow the transport a request really takes) and the RFC 3261 §18.1.1 size
+limit; the decisions are the core's (``wcs/sip/transport_select.py``).
+
+Host names are located here with RFC 3263 (:class:`~wcs.aio.dns.SipResolver`, dnspython):
+the UA parks a request for a name and lists the target in ``ua.router.queries()``; the
+answer (the ordered addresses, the failover list) goes back with ``ua.located``.  TLS
+connections verify the server (system store, plus ``TlsSettings.ca_file``) under the
+name the target was located for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
-from collections.abc import Callable, Sequence
-from typing import cast
+import ssl
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, cast
 
 from wcs.entropy import Entropy, SystemEntropy
+from wcs.sip.locate import Target, is_ip
+from wcs.sip.message import Message
 from wcs.sip.transport import Address, Outgoing
+from wcs.sip.transport_select import DEFAULT_MTU_THRESHOLD, TransportPolicy, host_port
 from wcs.sip.ua import Account, InviteSession, Registration, UaEvent, UserAgent
 from wcs.timers import TimerConfig
 
-__all__ = ["SipUdpEndpoint", "create_sip_endpoint"]
+from .dns import LocateError, SipResolver
+from .sip_stream import ConnectionPool, PooledConnection, StreamConnection
+from .sip_tls import TlsSettings, client_context, server_context
+from .sip_ws import WsListener
+
+__all__ = ["SipEndpoint", "SipUdpEndpoint", "TlsSettings", "create_sip_endpoint"]
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[UaEvent], None]
-#: ``trace(direction, data, address)`` with direction "recv" or "send" (for logs, tests)
+#: ``trace(direction, data, address)`` with direction "recv" or "send" (for logs, tests);
+#: ``address.transport`` tells which transport carried it
 TraceCallback = Callable[[str, bytes, Address], None]
 
 
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class SipEndpoint(asyncio.DatagramProtocol):
+    """SIP sockets driving a :class:`UserAgent` (create it with :func:`create_sip_endpoint`)."""
 
-
-class SipUdpEndpoint(asyncio.DatagramProtocol):
-    """A bound UDP socket driving a :class:`UserAgent` (create it with :func:`create_sip_endpoint`)."""
-
-    def __init__(self, on_event: EventCallback, trace: TraceCallback | None = None) -> None:
+    def __init__(self, on_event: EventCallback, trace: TraceCallback | None = None, *,
+                 tls: TlsSettings | None = None, connect_timeout: float = 10.0,
+                 idle_timeout: float = 600.0) -> None:
         self._on_event = on_event
         self._trace = trace
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.DatagramTransport | None = None
         self._ua: UserAgent | None = None
+        self._resolver: SipResolver | None = None
         self._family = socket.AF_INET
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._resolved: dict[tuple[str, int], tuple[str, int]] = {}
-        self._resolving: dict[tuple[str, int], list[Outgoing]] = {}
+        self._tls = tls or TlsSettings()
+        self._pool = ConnectionPool(self, client_context(self._tls), connect_timeout=connect_timeout,
+                                    idle_timeout=idle_timeout)
+        self._servers: list[asyncio.Server] = []
+        self._ws: list[WsListener] = []
+        self._server_names: dict[Address, str] = {}
+        self._resolving: dict[Address, list[Outgoing]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._in_transmit = False
+        #: our bound address per transport ("udp", "tcp", "tls", "ws", "wss")
+        self.listeners: dict[str, Address] = {}
 
     # ------------------------------------------------------------ owner API
 
@@ -71,8 +91,13 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
 
     @property
     def local_address(self) -> Address:
-        """The address the UA advertises (Via, Contact)."""
+        """The UDP address the UA advertises (Via, Contact)."""
         return self.ua.local
+
+    @property
+    def connections(self) -> dict[Address, PooledConnection]:
+        """Live TCP/TLS/WebSocket connections by peer address (a copy)."""
+        return dict(self._pool.connections)
 
     def register(self, account: Account, expires: int = 600) -> Registration:
         """REGISTER ``account`` (see :meth:`UserAgent.register`)."""
@@ -117,17 +142,22 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self._transmit()
 
     def close(self) -> None:
-        """Stop timers and close the socket (nothing more is sent)."""
+        """Stop timers, close every socket and connection (nothing more is sent)."""
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         for task in self._tasks:
             task.cancel()
+        for server in self._servers:
+            server.close()
+        for listener in self._ws:
+            listener.close()
+        self._pool.close()
         if self._transport is not None:
             self._transport.close()
 
-    # ------------------------------------------------------------ asyncio callbacks
+    # ------------------------------------------------------------ UDP (asyncio callbacks)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's selector datagram transport does not subclass DatagramTransport (3.11)
@@ -137,16 +167,7 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
             self._family = sock.family
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if self._ua is None or self._closed:
-            return
-        source = Address(str(addr[0]), int(addr[1]), "udp")
-        if self._trace is not None:
-            self._trace("recv", data, source)
-        try:
-            self._ua.receive_datagram(data, source, self._loop.time())
-        except Exception:  # the core should never raise here; keep the socket alive if it does
-            log.exception("SIP: datagram from %s:%s crashed the user agent", source.host, source.port)
-        self._transmit()
+        self.message_bytes(data, Address(str(addr[0]), int(addr[1]), "udp"))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("SIP socket error: %s", exc)
@@ -157,10 +178,44 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
             self._timer.cancel()
             self._timer = None
 
+    # ------------------------------------------------------------ from the pool (PoolOwner)
+
+    def message_bytes(self, data: bytes, source: Address) -> None:
+        """A whole message as bytes: a datagram, a WebSocket message, a bad stream message."""
+        if self._ua is None or self._closed:
+            return
+        if self._trace is not None:
+            self._trace("recv", data, source)
+        try:
+            self._ua.receive_datagram(data, source, self._loop.time())
+        except Exception:  # the core should never raise here; keep the endpoint alive if it does
+            log.exception("SIP: a message from %s/%s crashed the user agent", host_port(source),
+                          source.transport)
+        self._transmit()
+
+    def stream_message(self, message: Message, source: Address) -> None:
+        """A message framed on a TCP/TLS connection."""
+        if self._ua is None or self._closed:
+            return
+        if self._trace is not None:
+            self._trace("recv", bytes(message), source)
+        try:
+            self._ua.receive_message(message, source, self._loop.time())
+        except Exception:
+            log.exception("SIP: a message from %s/%s crashed the user agent", host_port(source),
+                          source.transport)
+        self._transmit()
+
+    def connection_failed(self, dest: Address, reason: str) -> None:
+        """A connection could not be opened (or a WebSocket peer is gone)."""
+        self._transport_error(dest, reason)
+        self._transmit()
+
     # ------------------------------------------------------------ plumbing
 
-    def _attach(self, ua: UserAgent) -> None:
+    def _attach(self, ua: UserAgent, resolver: SipResolver) -> None:
         self._ua = ua
+        self._resolver = resolver
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -171,18 +226,24 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self._transmit()
 
     def _transmit(self) -> None:
-        """Send what the UA queued, deliver its events, re-arm the timer (aioquic style)."""
-        if self._ua is None or self._closed or self._in_transmit:
+        """Send what the UA queued, locate names, deliver events, re-arm the timer (aioquic style)."""
+        ua = self._ua
+        if ua is None or self._closed or self._in_transmit:
             return
         self._in_transmit = True
         try:
             while True:
-                out = self._ua.outgoing()
-                events = self._ua.events()
-                if not out and not events:
+                out = ua.outgoing()
+                targets = ua.router.queries()
+                for note in ua.router.notes():
+                    log.info("SIP: %s", note)
+                events = ua.events()
+                if not out and not targets and not events:
                     break
                 for item in out:
                     self._send(item)
+                for target in targets:
+                    self._locate(target)
                 for event in events:
                     try:
                         self._on_event(event)
@@ -205,51 +266,85 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
+    # -- locating names (RFC 3263)
+    def _locate(self, target: Target) -> None:
+        assert self._resolver is not None and self._ua is not None
+        addresses = self._resolver.cached(target)
+        if addresses is not None:
+            self._located(target, addresses, None)
+        else:
+            self._spawn(self._locate_async(target))
+
+    async def _locate_async(self, target: Target) -> None:
+        assert self._resolver is not None
+        try:
+            addresses, error = await self._resolver.locate(target), None
+        except LocateError as exc:
+            addresses, error = [], str(exc)
+        if not self._closed:
+            self._located(target, addresses, error)
+            self._transmit()
+
+    def _located(self, target: Target, addresses: list[Address], error: str | None) -> None:
+        assert self._ua is not None
+        if not is_ip(target.host):
+            name = self._tls.server_name or target.host
+            for address in addresses:
+                self._server_names[address] = name
+        if error is not None:
+            log.info("SIP: %s", error)
+        self._ua.located(target, addresses, self._loop.time(), error)
+
+    # -- sending
     def _send(self, item: Outgoing) -> None:
         dest = item.dest
-        if dest.transport != "udp":
-            self._ua_transport_error(dest, f"transport {dest.transport} not available")
+        if not is_ip(dest.host):  # a name the UA passed through (e.g. a response to a maddr)
+            self._send_to_name(item)
             return
-        if _is_ip_literal(dest.host):
-            self._sendto(item.data, (dest.host, dest.port))
-            return
-        key = (dest.host, dest.port)
-        if key in self._resolved:
-            self._sendto(item.data, self._resolved[key])
-        elif key in self._resolving:
-            self._resolving[key].append(item)
+        if self._trace is not None:
+            self._trace("send", item.data, dest)
+        if dest.transport == "udp":
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.sendto(item.data, (dest.host, dest.port))
+        elif dest.transport in ("tcp", "tls", "ws", "wss"):
+            self._pool.send(dest, item.data, self._tls.server_name or self._server_names.get(dest))
         else:
-            self._resolving[key] = [item]
-            task = self._loop.create_task(self._resolve(dest))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._transport_error(dest, f"transport {dest.transport} not available")
 
-    def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            if self._trace is not None:
-                self._trace("send", data, Address(addr[0], addr[1], "udp"))
-            self._transport.sendto(data, addr)
+    def _send_to_name(self, item: Outgoing) -> None:
+        dest = item.dest
+        if dest in self._resolving:
+            self._resolving[dest].append(item)
+            return
+        self._resolving[dest] = [item]
+        self._spawn(self._resolve_and_send(dest))
 
-    async def _resolve(self, dest: Address) -> None:
-        key = (dest.host, dest.port)
+    async def _resolve_and_send(self, dest: Address) -> None:
+        assert self._resolver is not None
         try:
-            infos = await self._loop.getaddrinfo(dest.host, dest.port, family=self._family,
-                                                 type=socket.SOCK_DGRAM)
-        except OSError as exc:
-            self._resolving.pop(key, None)
-            self._ua_transport_error(dest, f"cannot resolve {dest.host}: {exc}")
+            first = (await self._resolver.locate(Target.from_address(dest)))[0]
+        except LocateError as exc:
+            self._resolving.pop(dest, None)
+            self._transport_error(dest, str(exc))
             self._transmit()
             return
-        addr = infos[0][4]
-        resolved = (str(addr[0]), int(addr[1]))
-        self._resolved[key] = resolved
-        for item in self._resolving.pop(key, []):
-            self._sendto(item.data, resolved)
+        self._server_names[first] = self._tls.server_name or dest.host
+        for item in self._resolving.pop(dest, []):
+            self._send(Outgoing(item.data, first))
 
-    def _ua_transport_error(self, dest: Address, reason: str) -> None:
-        log.info("SIP: cannot send to %s:%s/%s: %s", dest.host, dest.port, dest.transport, reason)
-        if self._ua is not None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _transport_error(self, dest: Address, reason: str) -> None:
+        log.info("SIP: cannot send to %s/%s: %s", host_port(dest), dest.transport, reason)
+        if self._ua is not None and not self._closed:
             self._ua.report_transport_error(dest, reason, self._loop.time())
+
+
+#: the name this class had when it only spoke UDP
+SipUdpEndpoint = SipEndpoint
 
 
 async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventCallback, *,
@@ -258,23 +353,82 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
                               timers: TimerConfig | None = None,
                               entropy: Entropy | None = None,
                               user_agent: str = "wcs/0.1",
-                              trace: TraceCallback | None = None) -> SipUdpEndpoint:
-    """Bind a UDP socket on ``local_host:local_port`` (0 = any port) and attach a UserAgent.
+                              trace: TraceCallback | None = None,
+                              tcp: bool = True,
+                              tcp_port: int | None = None,
+                              tls: TlsSettings | None = None,
+                              tls_port: int | None = None,
+                              ws_port: int | None = None,
+                              wss_port: int | None = None,
+                              mtu_threshold: int = DEFAULT_MTU_THRESHOLD,
+                              dns_servers: Sequence[str] | None = None,
+                              connect_timeout: float = 10.0,
+                              idle_timeout: float = 600.0) -> SipEndpoint:
+    """Bind the SIP sockets on ``local_host`` and attach a UserAgent.
 
-    The UA advertises ``advertised_host``/``advertised_port`` in Via and Contact when
-    given (required when bound to a wildcard such as 0.0.0.0), else the bound address.
-    ``trace`` sees every datagram received and sent (after name resolution).
+    UDP on ``local_port`` (0 = any port); TCP (``tcp``) on ``tcp_port``, by default the
+    UDP port; TLS on ``tls_port`` (default UDP port + 1, any port when ``local_port`` is
+    0) when ``tls`` has a certificate; WS/WSS (RFC 7118) on ``ws_port``/``wss_port`` when
+    given (WSS needs the certificate).  Outgoing TLS works without a listener.
+
+    The UA advertises ``advertised_host`` in Via and Contact (required when bound to a
+    wildcard such as 0.0.0.0), else the bound address; ``advertised_port`` replaces the
+    UDP (and shared TCP) port.  ``mtu_threshold``: requests above it go over TCP (RFC 3261
+    §18.1.1).  ``dns_servers``: ``"host[:port]"`` nameservers for RFC 3263 (default: the
+    system's).  ``trace`` sees every message received and sent, with the address and
+    transport it came from or went to.
     """
     loop = asyncio.get_running_loop()
-    transport, endpoint = await loop.create_datagram_endpoint(
-        lambda: SipUdpEndpoint(on_event, trace), local_addr=(local_host, local_port))
-    sockname = transport.get_extra_info("sockname")
-    host = advertised_host or str(sockname[0])
-    if host in ("0.0.0.0", "::"):
-        transport.close()
-        raise ValueError("bound to a wildcard address: give advertised_host")
-    port = advertised_port or int(sockname[1])
-    ua = UserAgent(Address(host, port, "udp"), timers=timers or TimerConfig(),
-                   entropy=entropy if entropy is not None else SystemEntropy(), user_agent=user_agent)
-    endpoint._attach(ua)
+    settings = tls or TlsSettings()
+    endpoint = SipEndpoint(on_event, trace, tls=settings, connect_timeout=connect_timeout,
+                           idle_timeout=idle_timeout)
+    udp_transport, _ = await loop.create_datagram_endpoint(lambda: endpoint,
+                                                           local_addr=(local_host, local_port))
+    try:
+        sockname = udp_transport.get_extra_info("sockname")
+        host = advertised_host or str(sockname[0])
+        if host in ("0.0.0.0", "::"):
+            raise ValueError("bound to a wildcard address: give advertised_host")
+        udp_port = int(sockname[1])
+        bound = {"udp": udp_port}
+        if tcp:
+            port = udp_port if tcp_port is None else tcp_port
+            bound["tcp"] = await _listen(endpoint, "tcp", local_host, port)
+        context = server_context(settings)
+        if context is not None:
+            port = tls_port if tls_port is not None else (udp_port + 1 if local_port else 0)
+            bound["tls"] = await _listen(endpoint, "tls", local_host, port, context)
+        for name, port_wanted, ctx in (("ws", ws_port, None), ("wss", wss_port, context)):
+            if port_wanted is None:
+                continue
+            if name == "wss" and ctx is None:
+                raise ValueError("wss_port needs a certificate (TlsSettings.cert_file)")
+            listener = WsListener(endpoint._pool, name)
+            endpoint._ws.append(listener)
+            bound[name] = await listener.start(local_host, port_wanted, ctx)
+    except BaseException:
+        endpoint.close()
+        raise
+    endpoint.listeners = {name: Address(str(sockname[0]), port, name) for name, port in bound.items()}
+    advertised = {name: Address(host, port, name) for name, port in bound.items()}
+    if advertised_port:
+        for name in ("udp", "tcp"):
+            if name in advertised and bound[name] == udp_port:
+                advertised[name] = Address(host, advertised_port, name)
+    entropy = entropy if entropy is not None else SystemEntropy()
+    ua = UserAgent(advertised["udp"], timers=timers or TimerConfig(), entropy=entropy, user_agent=user_agent)
+    families = ("AAAA",) if endpoint._family == socket.AF_INET6 else ("A",)
+    ua.set_transport_policy(TransportPolicy(advertised, mtu_threshold, locate=True, families=families))
+    endpoint._attach(ua, SipResolver(dns_servers, entropy=entropy, families=families))
     return endpoint
+
+
+async def _listen(endpoint: SipEndpoint, name: str, host: str, port: int,
+                  context: ssl.SSLContext | None = None) -> int:
+    """A TCP or TLS listener feeding the endpoint's pool; returns the bound port."""
+    loop = asyncio.get_running_loop()
+    pool = endpoint._pool
+    server = await loop.create_server(lambda: StreamConnection(pool, name), host, port,
+                                      ssl=context, reuse_address=True)
+    endpoint._servers.append(server)
+    return int(server.sockets[0].getsockname()[1])
