@@ -81,6 +81,11 @@
     // the gateway re-attaches us to the session it kept alive (§1.6).
     connect(url, sip, {keepAlive = false, authToken = null} = {}) {
       this.close();
+      if (!authToken) {
+        // a new session: calls of the previous one can no longer be controlled from here
+        for (const call of [...this.calls.values()]) this._endLocally(call, "FAILED", "Session replaced");
+        this.pendingSdp.clear();
+      }
       this.url = url;
       this.keepAlive = keepAlive || !!authToken;
       const payload = {
@@ -396,8 +401,7 @@
     $("hold").disabled = !talking || !ready;
     $("hold").textContent = live && call.status === "HOLD" ? "Resume" : "Hold";
     $("mute").disabled = !live || !call.localStream;
-    $("mute").setAttribute("aria-pressed", String(live && call.muted));
-    $("mute").textContent = live && call.muted ? "Unmute" : "Mute";
+    $("mute").setAttribute("aria-pressed", String(live && call.muted));   // a toggle: the label stays
     $("keypad").disabled = !talking || !ready;
     $("transfer").disabled = !talking || !ready;
     const ringing = ui.incoming && !ui.incoming.ended && !ui.incoming.answering;
@@ -553,7 +557,8 @@
     }
     if (call.ended && ui.call === call) {
       showMedia(call);
-      const next = [...client.calls.values()].find((c) => !c.ended && c !== ui.incoming);
+      // show the next live call (a ringing one stays in its banner until answered)
+      const next = [...client.calls.values()].find((c) => !c.incoming || c.answering);
       if (next) selectCall(next);
     }
     render();
