@@ -32,7 +32,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..gateway.core import CloseSocket, Gateway, SendFrame
-from ..gateway.media import MediaStateChanged
+from ..gateway.media import MediaEvent
 from ..gateway.settings import Settings, SettingsError, apply, load_properties
 from ..sip.uacore import UaEvent
 from ..webrtc.certificate import Certificate
@@ -167,7 +167,7 @@ class GatewayServer:
             self.gateway.sip_event(event, self._loop.time())
             self._flush(sip=False)
 
-    def _on_media_event(self, event: MediaStateChanged) -> None:
+    def _on_media_event(self, event: MediaEvent) -> None:
         if self.gateway is not None:
             self._feed(self.gateway.media_event, event)
 

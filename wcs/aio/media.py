@@ -4,7 +4,10 @@
 gateway core.  Each call gets a sans-I/O :class:`~wcs.gateway.relay.CallRelay`; this
 module only moves datagrams between the relay and non-blocking UDP sockets (read with
 ``loop.add_reader`` — no transport/protocol objects on the per-packet path) and keeps one
-timer handle per call for ICE consent and DTLS retransmissions.
+timer handle per call for everything the relay schedules (ICE consent, DTLS
+retransmissions, RTCP reports, DTMF events, RTP activity).  It re-reads the relay's
+deadline after control input (STUN, DTLS, API calls) and when the relay says a media
+packet changed it (:attr:`~wcs.gateway.relay.CallRelay.changed`), never otherwise.
 
 Ports come from ``media_port_from``..``media_port_to``: every allocation takes an even
 port (RTP) and the odd port above it (RTCP, RFC 3550 §11); the WebRTC transport uses the
@@ -16,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from ..entropy import Entropy, SystemEntropy
-from ..gateway.media import MediaAllocation, MediaError, MediaStateChanged
-from ..gateway.relay import BROWSER, CallRelay, Datagram
+from ..gateway.media import MediaAllocation, MediaError, MediaEvent, MediaStateChanged
+from ..gateway.relay import BROWSER, SIP_RTCP, CallRelay, Datagram, RelayConfig
 from ..gateway.settings import Settings
+from ..rtp.errors import RtpUsageError
 from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
 from ..webrtc.certificate import Certificate
-from ..webrtc.transport import StateChanged, WebRtcEndpoint, host_candidate
+from ..webrtc.transport import WebRtcEndpoint, host_candidate
 
 __all__ = ["MediaManager", "UdpSocket"]
 
@@ -63,7 +68,7 @@ class UdpSocket:
             except Exception:
                 log.exception("media datagram from %s crashed its handler", addr)
 
-    def sendto(self, data: bytes, addr: Address) -> None:
+    def sendto(self, data: bytes | bytearray, addr: Address) -> None:
         try:
             self._sock.sendto(data, addr)
         except OSError:
@@ -90,7 +95,7 @@ class MediaManager:
     """Sockets and relays of every call; the gateway core's MediaController."""
 
     def __init__(self, settings: Settings, certificate: Certificate, advertised_address: str,
-                 on_event: Callable[[MediaStateChanged], None], *,
+                 on_event: Callable[[MediaEvent], None], *,
                  entropy: Entropy | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._settings = settings
@@ -99,6 +104,11 @@ class MediaManager:
         self._bind_address = settings.address
         self._on_event = on_event
         self._entropy = entropy or SystemEntropy()
+        self._config = RelayConfig(activity_detecting=settings.rtp_activity_detecting,
+                                   activity_timeout=settings.rtp_activity_timeout,
+                                   activity_grace=settings.rtp_activity_start_grace,
+                                   latching=settings.rtp_latching)
+        self._wallclock_offset = time.time() - self._loop.time()
         self._calls: dict[str, _CallMedia] = {}
         first = settings.media_port_from + (settings.media_port_from & 1)
         self._even_ports = range(first, settings.media_port_to, 2)
@@ -111,7 +121,9 @@ class MediaManager:
         if call_id in self._calls:
             raise MediaError(f"media for call {call_id} already allocated")
         endpoint = WebRtcEndpoint(self._certificate, entropy=self._entropy)
-        media = _CallMedia(call_id, CallRelay(endpoint, entropy=self._entropy))
+        relay = CallRelay(endpoint, call_id=call_id, entropy=self._entropy, config=self._config,
+                          wallclock_offset=self._wallclock_offset)
+        media = _CallMedia(call_id, relay)
         try:
             webrtc_sock, _ = self._bind_pair(rtcp=False)
             media.webrtc = UdpSocket(self._loop, webrtc_sock, partial(self._from_browser, media))
@@ -144,7 +156,7 @@ class MediaManager:
         if ice is not None:
             endpoint.set_remote_credentials(*ice)
         endpoint.set_remote_fingerprints(fingerprints, now)
-        media.relay.configure(plans)
+        media.relay.configure(plans, now)
         media.started = True
         self._send(media, [(BROWSER, d, a) for d, a in endpoint.datagrams_to_send()])
         self._after_control(media)
@@ -152,13 +164,25 @@ class MediaManager:
     def set_held(self, call_id: str, held: bool) -> None:
         media = self._calls.get(call_id)
         if media is not None:
-            media.relay.set_held(held)
+            media.relay.set_held(held, self._loop.time())
+            self._after_control(media)
+
+    def send_dtmf(self, call_id: str, digits: str, now: float, *, duration: float = 0.1) -> bool:
+        media = self._calls.get(call_id)
+        if media is None:
+            return False
+        try:
+            sent = media.relay.send_dtmf(digits, now, duration=duration)
+        except RtpUsageError as exc:
+            raise MediaError(str(exc)) from None
+        self._after_control(media)
+        return sent
 
     def release(self, call_id: str) -> None:
         media = self._calls.pop(call_id, None)
         if media is None:
             return
-        self._send(media, media.relay.close())
+        self._send(media, media.relay.close(self._loop.time()))
         self._close(media)
 
     def close(self) -> None:
@@ -166,35 +190,41 @@ class MediaManager:
             self.release(call_id)
 
     def stats(self, call_id: str) -> dict[str, object] | None:
-        """Counters of one call's media (for logs and the REST API)."""
+        """Per-leg packets/bytes/lost/jitter/RTT of one call (see ``CallRelay.stats``)."""
         media = self._calls.get(call_id)
-        if media is None:
-            return None
-        relay = media.relay
-        return {"state": relay.endpoint.state, "toSip": relay.forwarded_to_sip,
-                "toBrowser": relay.forwarded_to_browser,
-                "dropped": dict(relay.dropped + relay.endpoint.dropped)}
+        return media.relay.stats() if media is not None else None
 
     # ------------------------------------------------------------------ datagrams
 
     def _from_browser(self, media: _CallMedia, data: bytes, addr: Address) -> None:
-        out = media.relay.from_browser(data, addr, self._loop.time())
+        relay = media.relay
+        out = relay.from_browser(data, addr, self._loop.time())
         if out:
             self._send(media, out)
-        if not data or not 127 < data[0] < 192:  # STUN/DTLS may change state and deadlines
+        if relay.changed or not data or not 127 < data[0] < 192:  # STUN/DTLS may change deadlines
             self._after_control(media)
 
     def _from_sip(self, media: _CallMedia, index: int, data: bytes, addr: Address) -> None:
-        out = media.relay.from_sip(index, data, addr, self._loop.time())
+        relay = media.relay
+        out = relay.from_sip(index, data, addr, self._loop.time())
         if out:
             self._send(media, out)
+        if relay.changed:
+            self._after_control(media)
 
     def _from_sip_rtcp(self, media: _CallMedia, index: int, data: bytes, addr: Address) -> None:
         self._send(media, media.relay.from_sip_rtcp(index, data, addr, self._loop.time()))
+        if media.relay.changed:
+            self._after_control(media)
 
     def _send(self, media: _CallMedia, datagrams: list[Datagram]) -> None:
         for leg, data, dest in datagrams:
-            sock = media.webrtc if leg == BROWSER else (media.rtp[leg] if leg < len(media.rtp) else None)
+            if leg == BROWSER:
+                sock = media.webrtc
+            elif leg >= SIP_RTCP:
+                sock = media.rtcp[leg - SIP_RTCP] if leg - SIP_RTCP < len(media.rtcp) else None
+            else:
+                sock = media.rtp[leg] if leg < len(media.rtp) else None
             if sock is not None:
                 sock.sendto(data, dest)
 
@@ -202,10 +232,10 @@ class MediaManager:
 
     def _after_control(self, media: _CallMedia) -> None:
         for event in media.relay.events():
-            if isinstance(event, StateChanged):
+            if isinstance(event, MediaStateChanged):
                 log.info("call %s browser transport %s%s", media.call_id, event.state,
                          f": {event.error}" if event.error else "")
-                self._on_event(MediaStateChanged(media.call_id, event.state, event.error))
+            self._on_event(event)
         if media.call_id in self._calls:
             self._rearm(media)
 

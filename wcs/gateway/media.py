@@ -79,15 +79,26 @@ class MediaController(Protocol):
     def connect(self, call_id: str, plans: Sequence[StreamPlan], *,
                 fingerprints: Sequence[tuple[str, str]], ice: tuple[str, str] | None,
                 now: float) -> None:
-        """Start relaying with the negotiated ``plans`` and the browser's DTLS/ICE parameters."""
+        """Start relaying with the negotiated ``plans`` and the browser's DTLS/ICE parameters;
+        called again after a renegotiation, it keeps each SIP stream's outgoing RTP continuous."""
         ...
 
     def set_held(self, call_id: str, held: bool) -> None:
         """Stop or resume forwarding media of a call."""
         ...
 
+    def send_dtmf(self, call_id: str, digits: str, now: float, *, duration: float = 0.1) -> bool:
+        """Play ``digits`` (``0-9 * # A-D``) to the SIP peer as RFC 4733 events, one after the
+        other; False when the call negotiated no telephone-event or media does not flow
+        toward SIP (held): send SIP INFO instead.  Other characters raise MediaError."""
+        ...
+
     def release(self, call_id: str) -> None:
         """Stop the call's media and free its ports (unknown ids are ignored)."""
+        ...
+
+    def stats(self, call_id: str) -> dict[str, object] | None:
+        """Per-leg packets/bytes/lost/jitter/RTT of a call's media (JSON-ready); None if unknown."""
         ...
 
 

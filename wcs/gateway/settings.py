@@ -48,6 +48,13 @@ def _ms(text: str) -> float:
     return float(text) / 1000.0
 
 
+def _latching(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("off", "host", "any"):
+        raise ValueError(f"expected off, host or any, got {text.strip()!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the gateway can be told.  Times are in seconds."""
@@ -85,6 +92,17 @@ class Settings:
     #: offer only packetization-mode=1 H.264 to SIP
     proxy_use_h264_packetization_mode_1_only: bool = True
     log_level: str = "INFO"
+    #: end a call whose media stopped ("Failed by RTP activity"); off allows calls without
+    #: microphone and camera
+    rtp_activity_detecting: bool = True
+    #: seconds without RTP from a leg that end the call: the RFC 7675 consent lifetime, and
+    #: RFC 3550 §6.3.5's participant timeout (5 reporting intervals of 5 s, plus margin)
+    rtp_activity_timeout: float = 30.0
+    #: extra seconds a leg gets for its first packet after media starts or resumes
+    rtp_activity_start_grace: float = 10.0
+    #: symmetric RTP toward SIP peers (RFC 4961): send where the peer's RTP comes from, if it
+    #: comes from the SDP host ("host"), from anywhere ("any", NATed peers), or never ("off")
+    rtp_latching: str = "host"
     #: settings not known to this version, kept so callers can warn about them
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -114,6 +132,8 @@ class Settings:
             raise SettingsError("the media port range needs at least 4 ports")
         if self.keep_alive_interval <= 0 or self.keep_alive_probes < 1:
             raise SettingsError("keep_alive interval and probes must be positive")
+        if self.rtp_activity_timeout <= 0 or self.rtp_activity_start_grace < 0:
+            raise SettingsError("rtp_activity_timeout must be positive and its start grace not negative")
         self.codec_policy()
         return self
 
@@ -145,6 +165,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "profiles": ("profiles", _list),
     "proxy_use_h264_packetization_mode_1_only": ("proxy_use_h264_packetization_mode_1_only", _bool),
     "log_level": ("log_level", lambda s: s.strip().upper()),
+    "rtp_activity_detecting": ("rtp_activity_detecting", _bool),
+    "rtp_activity_timeout": ("rtp_activity_timeout", float),
+    "rtp_activity_start_grace": ("rtp_activity_start_grace", float),
+    "rtp_latching": ("rtp_latching", _latching),
 }
 
 
