@@ -64,6 +64,20 @@ def parse_params(text: str, pos: int = 0) -> dict[str, str | None] | None:
     return params
 
 
+def simple_params(text: str) -> dict[str, str | None]:
+    """``;name[=value]...`` already validated by a caller's regex (no whitespace, no quoted
+    or escaped values) as :func:`parse_params` would return it: names lower-cased, the first
+    occurrence of a name wins, a flag is ``None``."""
+    params: dict[str, str | None] = {}
+    if text:
+        for param in text[1:].split(";"):
+            name, eq, value = param.partition("=")
+            name = name.lower()
+            if name not in params:
+                params[name] = value if eq else None
+    return params
+
+
 def format_params(params: dict[str, str | None]) -> str:
     """``;name=value`` for each parameter, ``;name`` for flags."""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wcs.sip.errors import SipParseError, SipUsageError
-from wcs.sip.grammar import TOKEN, TOKEN_CHARS, format_params, is_token, parse_params, split_commas
+from wcs.sip.grammar import (
+    TOKEN,
+    TOKEN_CHARS,
+    format_params,
+    is_token,
+    parse_params,
+    simple_params,
+    split_commas,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +55,7 @@ COMPACT_FORMS: dict[str, str] = {
 """Compact header names (one letter) and the full names they stand for, lower case."""
 
 _KEYS: dict[str, str] = {}
+_MISSING: Any = object()
 _KEY_CACHE_LIMIT = 2048
 
 
@@ -90,12 +99,14 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def _from_parsed(cls, items: list[tuple[str, str, str]]) -> Headers:
-        """Wrap ``(key, name, value)`` triples the parser already validated."""
+    def _from_parsed(cls, items: list[tuple[str, str, str]],
+                     index: dict[str, list[str]] | None = None) -> Headers:
+        """Wrap ``(key, name, value)`` triples the parser already validated (and their
+        key -> values index, if the parser built it on the way)."""
         headers = cls.__new__(cls)
         headers._items = items
         headers._cache = {}
-        headers._index = None
+        headers._index = index
         return headers
 
     def _lookup(self) -> dict[str, list[str]]:
@@ -213,10 +224,10 @@ class Headers:
     # -- typed views
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """``build()`` once per ``key`` until the headers change."""
-        try:
-            value: T = self._cache[key]
-        except KeyError:
-            value = self._cache[key] = build()
+        cache = self._cache
+        value: T = cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = cache[key] = build()
         return value
 
     def serialize(self) -> str:
@@ -288,7 +299,24 @@ _VIA_RE = re.compile(
 )
 
 
+# The common shape of a Via value in one regex: no LWS but the one SP before sent-by, and
+# ";name[=value]" parameters without whitespace or quoted values.  It accepts a subset of
+# what _VIA_RE + parse_params accept, with the same result; anything else (and a port above
+# 65535) takes the general path, which also names the error.
+_FAST_VIA_RE = re.compile(
+    rf"({TOKEN})/({TOKEN})/({TOKEN}) (?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_][A-Za-z0-9_.-]*+))"
+    rf"(?::([0-9]{{1,5}}))?((?:;{TOKEN}(?:=[{TOKEN_CHARS}\[\]:]++)?)*+)"
+)
+
+
 def _parse_one_via(text: str) -> Via:
+    fast = _FAST_VIA_RE.fullmatch(text)
+    if fast is not None:
+        name, version, transport, host6, host, port_text, params_text = fast.groups()
+        port = None if port_text is None else int(port_text)
+        if port is None or port <= 65535:
+            return Via(transport, host6 or host, port, simple_params(params_text),
+                       f"{name}/{version}")
     m = _VIA_RE.match(text)
     if m is None:
         raise SipParseError("Malformed Via header")
@@ -324,8 +352,19 @@ class CSeq:
 _CSEQ_RE = re.compile(rf"[ \t]*([0-9]{{1,10}})[ \t]+([{TOKEN_CHARS}]+)[ \t]*")
 
 
+KNOWN_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK",
+                           "UPDATE", "INFO", "MESSAGE", "REFER", "NOTIFY", "SUBSCRIBE", "PUBLISH"})
+"""Methods of RFC 3261 and its extensions (all tokens): lets the common case skip a regex."""
+
+
 def parse_cseq(text: str) -> CSeq:
     """Parse a CSeq value; raises ``SipParseError("Invalid CSeq header")``."""
+    digits, _, method = text.partition(" ")
+    if method in KNOWN_METHODS and digits.isdigit() and digits.isascii() and len(digits) <= 10:
+        number = int(digits)  # "1597 INVITE": what _CSEQ_RE accepts, without the regex
+        if number >= 2**31:
+            raise SipParseError("Invalid CSeq header")
+        return CSeq(number, method)
     m = _CSEQ_RE.fullmatch(text)
     if m is None:
         raise SipParseError("Invalid CSeq header")

@@ -18,9 +18,11 @@ on a message built in code a missing or malformed header raises :class:`SipParse
 
 from __future__ import annotations
 
+from typing import Any
+
 from wcs.sip.errors import SipParseError, SipUsageError
 from wcs.sip.headers import CSeq, Headers, Via, parse_cseq, parse_via
-from wcs.sip.uri import NameAddr, SipUri, parse_name_addr, parse_uri
+from wcs.sip.uri import NameAddr, SipUri, is_fast_valid_name_addr, parse_name_addr, parse_uri
 
 REASON_PHRASES: dict[int, str] = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -62,12 +64,57 @@ def _single(headers: Headers, name: str) -> str:
     return values[0]
 
 
-def _name_addr(headers: Headers, name: str) -> NameAddr:
-    value = _single(headers, name)
+def _one(values: list[str] | None, name: str) -> str:
+    """The single value of a header from the header index (``_single`` without the look-up)."""
+    if not values:
+        raise SipParseError(f"Missing {name} header")
+    if len(values) > 1:
+        raise SipParseError(f"Multiple {name} headers")
+    return values[0]
+
+
+# Builders of the validated views from the header index (key -> values).  The properties
+# and _validate share them, so a view is the same object and raises the same error
+# whichever asks first.
+def _call_id_of(index: dict[str, list[str]]) -> str:
+    value = _one(index.get("call-id"), "Call-ID")
+    if not value or " " in value or "\t" in value:
+        raise SipParseError("Invalid Call-ID header")
+    return value
+
+
+def _cseq_of(index: dict[str, list[str]]) -> CSeq:
+    return parse_cseq(_one(index.get("cseq"), "CSeq"))
+
+
+def _vias_of(index: dict[str, list[str]]) -> list[Via]:
+    values = index.get("via")
+    if not values:
+        raise SipParseError("Missing Via header")
+    if len(values) == 1:
+        return parse_via(values[0])
+    return [via for value in values for via in parse_via(value)]
+
+
+def _name_addr_of(index: dict[str, list[str]], key: str, name: str) -> NameAddr:
+    value = _one(index.get(key), name)
     try:
         return parse_name_addr(value)
     except SipParseError:
         raise SipParseError(f"Malformed {name} header") from None
+
+
+def _max_forwards_of(index: dict[str, list[str]]) -> int | None:
+    values = index.get("max-forwards")
+    if not values:
+        return None
+    value = values[0]
+    if len(values) > 1 or not value.isdigit() or not value.isascii() or int(value) > 255:
+        raise SipParseError("Invalid Max-Forwards header")
+    return int(value)
+
+
+_MISSING: Any = object()
 
 
 class _Message:
@@ -79,32 +126,32 @@ class _Message:
     body: bytes
     version: str
 
-    # -- typed views
+    # -- typed views (cached in headers._cache until the headers change)
     @property
     def call_id(self) -> str:
         """Call-ID (§20.8); exactly one, non-empty, without whitespace."""
-        return self.headers.cached("call-id", self._call_id)
-
-    def _call_id(self) -> str:
-        value = _single(self.headers, "Call-ID")
-        if not value or " " in value or "\t" in value:
-            raise SipParseError("Invalid Call-ID header")
+        headers = self.headers
+        value: str = headers._cache.get("call-id", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["call-id"] = _call_id_of(headers._lookup())
         return value
 
     @property
     def cseq(self) -> CSeq:
-        return self.headers.cached("cseq", lambda: parse_cseq(_single(self.headers, "CSeq")))
+        headers = self.headers
+        value: CSeq = headers._cache.get("cseq", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["cseq"] = _cseq_of(headers._lookup())
+        return value
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first."""
-        return self.headers.cached("via", self._vias)
-
-    def _vias(self) -> list[Via]:
-        vias = [via for value in self.headers.get_all("Via") for via in parse_via(value)]
-        if not vias:
-            raise SipParseError("Missing Via header")
-        return vias
+        headers = self.headers
+        value: list[Via] = headers._cache.get("via", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["via"] = _vias_of(headers._lookup())
+        return value
 
     @property
     def top_via(self) -> Via:
@@ -112,11 +159,19 @@ class _Message:
 
     @property
     def from_(self) -> NameAddr:
-        return self.headers.cached("from", lambda: _name_addr(self.headers, "From"))
+        headers = self.headers
+        value: NameAddr = headers._cache.get("from", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["from"] = _name_addr_of(headers._lookup(), "from", "From")
+        return value
 
     @property
     def to(self) -> NameAddr:
-        return self.headers.cached("to", lambda: _name_addr(self.headers, "To"))
+        headers = self.headers
+        value: NameAddr = headers._cache.get("to", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["to"] = _name_addr_of(headers._lookup(), "to", "To")
+        return value
 
     @property
     def from_tag(self) -> str | None:
@@ -143,16 +198,11 @@ class _Message:
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards (§20.22), 0-255; ``None`` if absent."""
-        return self.headers.cached("max-forwards", self._max_forwards)
-
-    def _max_forwards(self) -> int | None:
-        values = self.headers.get_all("Max-Forwards")
-        if not values:
-            return None
-        value = values[0]
-        if len(values) > 1 or not value.isdigit() or not value.isascii() or int(value) > 255:
-            raise SipParseError("Invalid Max-Forwards header")
-        return int(value)
+        headers = self.headers
+        value: int | None = headers._cache.get("max-forwards", _MISSING)
+        if value is _MISSING:
+            value = headers._cache["max-forwards"] = _max_forwards_of(headers._lookup())
+        return value
 
     def name_addrs(self, name: str) -> list[NameAddr]:
         """Every name-addr of a list header (Contact, Route, Record-Route …), in order."""
@@ -172,12 +222,27 @@ class _Message:
         return contacts[0] if contacts else None
 
     def _validate(self) -> None:
-        """Parse the views every layer relies on (§8.1.1: Via, From, To, Call-ID, CSeq)."""
-        self.call_id  # noqa: B018 - each access parses and caches, raising on defects
-        self.cseq  # noqa: B018
-        self.vias  # noqa: B018
-        self.from_  # noqa: B018
-        self.to  # noqa: B018
+        """Parse the views every layer relies on (§8.1.1: Via, From, To, Call-ID, CSeq).
+
+        The same as reading ``call_id``, ``cseq``, ``vias``, ``from_`` and ``to`` in this
+        order (each parses, caches, and raises on a defect), with one index look-up; a To
+        value that a regex finds well-formed is only built when read.
+        """
+        headers = self.headers
+        index = headers._lookup()
+        cache = headers._cache
+        if "call-id" not in cache:
+            cache["call-id"] = _call_id_of(index)
+        if "cseq" not in cache:
+            cache["cseq"] = _cseq_of(index)
+        if "via" not in cache:
+            cache["via"] = _vias_of(index)
+        if "from" not in cache:
+            cache["from"] = _name_addr_of(index, "from", "From")
+        if "to" not in cache:
+            # To of the common shape is valid as it stands: built when first read
+            if not is_fast_valid_name_addr(_one(index.get("to"), "To")):
+                cache["to"] = _name_addr_of(index, "to", "To")
 
     # -- serialization
     def start_line(self) -> str:
@@ -244,9 +309,11 @@ class Request(_Message):
 
     def _validate(self) -> None:
         super()._validate()
-        if self.cseq.method != self.method:
+        cache = self.headers._cache
+        if cache["cseq"].method != self.method:
             raise SipParseError("CSeq method does not match request method")
-        self.max_forwards  # noqa: B018
+        if "max-forwards" not in cache:
+            cache["max-forwards"] = _max_forwards_of(self.headers._lookup())
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"

@@ -25,11 +25,12 @@ reason naming the defect.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wcs.sip.errors import SipParseError
 from wcs.sip.grammar import is_token
-from wcs.sip.headers import _KEYS, Headers, header_key, parse_via
+from wcs.sip.headers import _KEYS, KNOWN_METHODS, Headers, header_key, parse_via
+from wcs.sip.uri import is_fast_valid_uri
 
 if TYPE_CHECKING:
     from wcs.sip.message import Message, Response
@@ -41,6 +42,17 @@ _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
 _STATUS_RE = re.compile(r"[1-6][0-9][0-9]")
 
 
+SIP_VERSION = "SIP/2.0"
+_CLASSES: list[Any] = []  # Request, Response (wcs.sip.message imports this module)
+
+
+def _load_classes() -> list[Any]:
+    from wcs.sip.message import Request, Response
+
+    _CLASSES[:] = [Request, Response]
+    return _CLASSES
+
+
 def _decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -48,45 +60,58 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8", "surrogateescape")
 
 
-def _split_fields(lines: list[str]) -> list[tuple[str, str, str]]:
-    """``(key, name, value)`` per header field; folded lines joined with one SP."""
+def _split_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], dict[str, list[str]] | None]:
+    """``(key, name, value)`` per header field (folded lines joined with one SP), and the
+    key -> values index of :class:`Headers` (``None`` when a line was folded)."""
     items: list[tuple[str, str, str]] = []
+    append = items.append
+    index: dict[str, list[str]] = {}
     keys = _KEYS
+    folded = False
     for line in lines:
-        if not line:
-            continue
-        first = line[0]
-        if first == " " or first == "\t":
-            if not items:
-                raise SipParseError("Continuation line before first header")
-            key, name, value = items[-1]
-            items[-1] = (key, name, (value + " " + line.strip(" \t")).strip(" \t"))
-            continue
         name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError("Malformed header line")
-        name = name.rstrip(" \t")
-        known = keys.get(name)
-        if known is None:
-            if not is_token(name):
+        key = keys.get(name)  # a name seen before (a token: never a continuation line)
+        if key is None or not colon:
+            if not line:
+                continue
+            first = line[0]
+            if first == " " or first == "\t":
+                if not items:
+                    raise SipParseError("Continuation line before first header")
+                key, name, value = items[-1]
+                items[-1] = (key, name, (value + " " + line.strip(" \t")).strip(" \t"))
+                folded = True
+                continue
+            if not colon:
                 raise SipParseError("Malformed header line")
-            known = header_key(name)
-        items.append((known, name, value.strip(" \t")))
-    return items
+            name = name.rstrip(" \t")
+            key = keys.get(name)
+            if key is None:
+                if not is_token(name):
+                    raise SipParseError("Malformed header line")
+                key = header_key(name)
+        value = value.strip(" \t")
+        append((key, name, value))
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return items, None if folded else index
 
 
 def _parse_head(raw: bytes) -> tuple[Message, int | None]:
     """The message (body not yet set) and its Content-Length."""
-    from wcs.sip.message import SIP_VERSION, Request, Response
+    Request, Response = _CLASSES or _load_classes()  # noqa: N806
 
     head = _decode(raw)
     lines = head.split("\r\n")
-    if ("\n" in head or "\r" in head) and (
-        head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1
-    ):
+    breaks = len(lines) - 1
+    if head.count("\n") != breaks or head.count("\r") != breaks:
         raise SipParseError("Bare CR or LF in message head")
     start = lines[0]
-    headers = Headers._from_parsed(_split_fields(lines[1:]))
+    lines[0] = ""  # skipped by _split_fields (cheaper than copying lines[1:])
+    headers = Headers._from_parsed(*_split_fields(lines))
     message: Message
     if start[:4].upper() == "SIP/":
         version, _, rest = start.partition(" ")
@@ -100,7 +125,7 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
         message = Response(int(code), reason, headers, b"", SIP_VERSION)
     else:
         parts = start.split(" ")
-        if len(parts) != 3 or not is_token(parts[0]):
+        if len(parts) != 3 or (parts[0] not in KNOWN_METHODS and not is_token(parts[0])):
             raise SipParseError("Malformed Request-Line")
         method, uri, version = parts
         if version.upper() != SIP_VERSION:
@@ -108,14 +133,15 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
                 raise SipParseError("SIP version not supported", 505)
             raise SipParseError("Malformed Request-Line")
         request = Request(method, uri, headers, b"", SIP_VERSION)
-        try:
-            parsed_uri = request.request_uri
-        except SipParseError:
-            raise SipParseError("Malformed Request-URI") from None
-        if parsed_uri.headers:  # §19.1.1 Table 1: headers are not allowed in a Request-URI
-            raise SipParseError("Headers not allowed in Request-URI")
         message = request
-    lengths = [value for key, _, value in headers._items if key == "content-length"]
+        if not is_fast_valid_uri(uri):  # the common shape is valid: parsed when first used
+            try:
+                parsed_uri = request.request_uri
+            except SipParseError:
+                raise SipParseError("Malformed Request-URI") from None
+            if parsed_uri.headers:  # §19.1.1 Table 1: no headers in a Request-URI
+                raise SipParseError("Headers not allowed in Request-URI")
+    lengths = headers._lookup().get("content-length")  # the index _validate uses next
     if not lengths:
         return message, None
     if len(lengths) > 1:

@@ -24,7 +24,16 @@ from urllib.parse import quote as _pct_quote
 from urllib.parse import unquote as _pct_unquote
 
 from wcs.sip.errors import SipParseError
-from wcs.sip.grammar import QUOTED_BODY, TOKEN, format_params, parse_params, quote, unquote
+from wcs.sip.grammar import (
+    QUOTED_BODY,
+    TOKEN,
+    TOKEN_CHARS,
+    format_params,
+    parse_params,
+    quote,
+    simple_params,
+    unquote,
+)
 
 _ESC = r"%[0-9A-Fa-f]{2}"
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
@@ -141,8 +150,48 @@ def _uri_params(text: str, pos: int) -> tuple[dict[str, str | None], int]:
     return params, pos
 
 
+# The common shape of a sip:/sips: URI in one regex: no escapes, no URI headers, no
+# whitespace.  It accepts a subset of what the general parser below accepts, with the same
+# result, and lets the per-packet path skip the step-by-step parse; anything else (and an
+# out-of-range port) takes the general path, which also names the error.
+_FAST_USER = "A-Za-z0-9\\-_.!~*'()&=+$,;?/"
+_FAST_PCHAR = "A-Za-z0-9\\-_.!~*'()\\[\\]/:&+$"
+_FAST_SIP = (
+    rf"sip(s?):(?:([{_FAST_USER}]++)(?::([A-Za-z0-9\-_.!~*'()&=+$,]*+))?@)?"
+    rf"(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_][A-Za-z0-9_.-]*+))(?::([0-9]{{1,5}}))?"
+    rf"((?:;[{_FAST_PCHAR}]++(?:=[{_FAST_PCHAR}]++)?)*+)"
+)
+_FAST_SIP_RE = re.compile(_FAST_SIP)
+
+
+def _fast_sip(text: str) -> SipUri | None:
+    m = _FAST_SIP_RE.fullmatch(text)
+    if m is None:
+        return None
+    secure, user, password, host6, host, port, params_text = m.groups()
+    if port is not None:
+        number = int(port)
+        if number > 65535:
+            return None
+    else:
+        number = None
+    return SipUri("sips" if secure else "sip", user, password, host6 or host, number,
+                  simple_params(params_text), {})
+
+
+def is_fast_valid_uri(text: str) -> bool:
+    """True if ``text`` is a sip:/sips: URI of the common shape (see ``_FAST_SIP_RE``), so
+    that :func:`parse_uri` accepts it, without building it.  False says nothing."""
+    m = _FAST_SIP_RE.fullmatch(text)
+    return m is not None and (m.group(6) is None or int(m.group(6)) <= 65535)
+
+
 def parse_uri(text: str) -> SipUri:
     """Parse a URI; raises :class:`SipParseError` ("Malformed URI") if it is not valid."""
+    if text[:4] == "sip:" or text[:5] == "sips:":
+        uri = _fast_sip(text)
+        if uri is not None:
+            return uri
     m = _SCHEME_RE.match(text)
     if m is None:
         raise _bad(text)
@@ -235,11 +284,53 @@ _NAME_ADDR_RE = re.compile(
 _ADDR_SPEC_RE = re.compile(r'[ \t]*([^\s;<>"]+)')
 
 
+# The common shape of a name-addr in one regex: no leading whitespace, a quoted display
+# name without escapes (or tokens, or none), <uri>, then ";name[=value]" parameters with no
+# whitespace or quoted values.  What it accepts, the general path below accepts with the
+# same groups (its prefix is the same as _NAME_ADDR_RE's); anything else takes that path.
+_FAST_NAME_ADDR_RE = re.compile(
+    rf'(?:"([^"\\]*+)"|({TOKEN}(?:[ \t]++{TOKEN})*+))?[ \t]*+<([^<>\s]++)>'
+    rf"((?:;{TOKEN}(?:=[{TOKEN_CHARS}\[\]:]++)?)*+)"
+)
+
+
+# The same with a sip:/sips: URI of the common shape inside the <>, all in one match.  The
+# URI part can only end at the first ">" (none of its characters is "<", ">" or
+# whitespace), so it matches what _NAME_ADDR_RE would cut out and hand to parse_uri.
+_FAST_NAME_ADDR_SIP_RE = re.compile(
+    rf'(?:"([^"\\]*+)"|({TOKEN}(?:[ \t]++{TOKEN})*+))?[ \t]*+<{_FAST_SIP}>'
+    rf"((?:;{TOKEN}(?:=[{TOKEN_CHARS}\[\]:]++)?)*+)"
+)
+
+
+def is_fast_valid_name_addr(text: str) -> bool:
+    """True if ``text`` is a name-addr of the common shape with a sip:/sips: URI, so that
+    :func:`parse_name_addr` accepts it, without building it.  False says nothing."""
+    m = _FAST_NAME_ADDR_SIP_RE.fullmatch(text)
+    return m is not None and (m.group(8) is None or int(m.group(8)) <= 65535)
+
+
 def parse_name_addr(text: str) -> NameAddr:
     """Parse one name-addr / addr-spec value with its header parameters.
 
     Raises :class:`SipParseError` ("Malformed name-addr") on any syntax error.
     """
+    sip = _FAST_NAME_ADDR_SIP_RE.fullmatch(text)
+    if sip is not None:
+        quoted, tokens, secure, user, password, host6, host, port, uri_params, params = sip.groups()
+        number = None if port is None else int(port)
+        if number is None or number <= 65535:
+            uri = SipUri("sips" if secure else "sip", user, password, host6 or host, number,
+                         simple_params(uri_params), {})
+            return NameAddr(uri, quoted if quoted is not None else tokens, simple_params(params))
+    fast = _FAST_NAME_ADDR_RE.fullmatch(text)
+    if fast is not None:
+        quoted, tokens, uri_text, params_text = fast.groups()
+        try:
+            uri = parse_uri(uri_text)
+        except SipParseError:
+            raise SipParseError("Malformed name-addr") from None
+        return NameAddr(uri, quoted if quoted is not None else tokens, simple_params(params_text))
     m = _NAME_ADDR_RE.match(text)
     display: str | None
     if m is not None:
