@@ -10,7 +10,7 @@ from wcs.sip.message import Request, Response
 from wcs.sip.transport import Address
 from wcs.sip.ua import CallAnswered, CallEnded, CallProgress, InviteSession, UaEvent
 
-from .test_ua_harness import CALLEE, CHALLENGE, PROXY, SDP_ANSWER, SDP_OFFER, Peer, account
+from .test_ua_harness import ALLOW, CALLEE, CHALLENGE, PROXY, SDP_ANSWER, SDP_OFFER, Peer, account
 
 CONTACT = "<sip:1002@192.0.2.20:5080>"
 RR = [("Record-Route", "<sip:192.0.2.1:5060;lr;ftag=x>")]
@@ -51,7 +51,7 @@ def test_invite_request_shape() -> None:
     assert invite.headers.get("To") == "<sip:1002@example.com>"
     assert invite.headers.get("Contact") == "<sip:1001@192.0.2.10:5070;line=x1>"
     assert invite.headers.get("Max-Forwards") == "70"
-    assert invite.headers.get("Allow") == "INVITE, ACK, CANCEL, BYE, OPTIONS"
+    assert invite.headers.get("Allow") == ALLOW
     assert invite.headers.get("User-Agent") == "wcs-test"
     assert invite.headers.get("Content-Type") == "application/sdp"
     assert invite.headers.get("X-Call") == "42"

@@ -11,7 +11,7 @@ from wcs.sip.registration import refresh_delay
 from wcs.sip.transport import Address
 from wcs.sip.ua import RegistrationChanged
 
-from .test_ua_harness import CHALLENGE, LOCAL, PROXY, Peer, account
+from .test_ua_harness import ALLOW, CHALLENGE, LOCAL, PROXY, Peer, account
 
 
 def changes(peer: Peer) -> list[tuple[str, int | None, str]]:
@@ -31,7 +31,7 @@ def test_register_request_shape() -> None:
     assert req.headers.get("Route") == "<sip:192.0.2.1:5060;lr>"  # pre-loaded outbound proxy
     assert req.headers.get("Max-Forwards") == "70"
     assert req.headers.get("User-Agent") == "wcs-test"
-    assert req.headers.get("Allow") == "INVITE, ACK, CANCEL, BYE, OPTIONS"
+    assert req.headers.get("Allow") == ALLOW
     assert "Supported" in req.headers
     assert str(req.cseq) == "1 REGISTER"
     via = req.top_via

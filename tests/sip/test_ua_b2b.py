@@ -107,7 +107,8 @@ def test_whole_call_without_loss() -> None:
     (end_b,) = net.take("b")
     assert isinstance(end_a, CallEnded) and end_a.cause == "local-bye" and end_a.status == 200
     assert isinstance(end_b, CallEnded) and end_b.cause == "remote-bye"
-    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "ACK", "BYE"]
+    # both sides support 100rel: the 180 went reliably and was PRACKed (RFC 3262)
+    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "PRACK", "ACK", "BYE"]
     net.run(100.0)
     assert net.a.get_timer() is None and net.b.get_timer() is None
 
@@ -144,9 +145,15 @@ def test_lost_invite_lost_200_and_lost_ack_are_all_recovered() -> None:
     assert acks == [2.5, 3.5]
     oks = [t for t, line in net.lines("b>a") if line.startswith("SIP/2.0 200")]
     assert oks == [2.0, 2.5, 3.5]
-    net.run(100.0)
-    assert net.a.get_timer() is None and net.b.get_timer() is None
     assert caller.state == "confirmed"
+    # the call is up: only the session timers run (RFC 4028, 1800 s: refresh at 900 s)
+    net.run(100.0)
+    assert net.a.get_timer() == 2.5 + 900.0
+    net.a.cancel_or_bye(caller, 100.0)
+    net.now = 100.0
+    net.pump()
+    net.run(200.0)
+    assert net.a.get_timer() is None and net.b.get_timer() is None
 
 
 def test_cancel_race_back_to_back() -> None:
@@ -162,7 +169,7 @@ def test_cancel_race_back_to_back() -> None:
     (end_b,) = net.take("b")
     assert isinstance(end_a, CallEnded) and (end_a.cause, end_a.status) == ("cancelled", 487)
     assert isinstance(end_b, CallEnded) and end_b.cause == "cancelled"
-    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "CANCEL", "ACK"]
+    assert [line.split()[0] for _, line in net.lines("a>b")] == ["INVITE", "PRACK", "CANCEL", "ACK"]
 
 
 def test_callee_rejects_busy() -> None:

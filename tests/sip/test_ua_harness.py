@@ -23,6 +23,8 @@ SDP_OFFER = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\
              b"m=audio 4000 RTP/AVP 0\r\n")
 SDP_ANSWER = (b"v=0\r\no=- 2 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
               b"m=audio 5000 RTP/AVP 0\r\n")
+#: the Allow header the UA sends (pinned here once for every test)
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY, INFO, MESSAGE"
 CHALLENGE = 'Digest realm="example.com", nonce="abc123", qop="auth", algorithm=MD5'
 
 

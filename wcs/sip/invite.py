@@ -35,14 +35,18 @@ Sessions stay known for 64*T1 after they end so late 2xx retransmissions are re-
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from wcs.errors import LocalProtocolError
 from wcs.sip.auth import Credentials
 from wcs.sip.dialog import CONFIRMED, TERMINATED, Dialog
 from wcs.sip.errors import SipParseError
+from wcs.sip.events import AnswerReceived
 from wcs.sip.headers import Headers
 from wcs.sip.message import Request, Response
+from wcs.sip.negotiation import LOCAL, OfferAnswer
+from wcs.sip.reinvite import OfferState, sdp_body
+from wcs.sip.requester import target_uri
+from wcs.sip.session_timer import SessionTimer
 from wcs.sip.transaction import ClientTransaction, ServerTransaction
 from wcs.sip.transport import Address
 from wcs.sip.uacore import (
@@ -53,7 +57,13 @@ from wcs.sip.uacore import (
     DigestClient,
     UaCore,
 )
-from wcs.sip.uri import SipUri, parse_uri
+from wcs.sip.uri import SipUri
+
+if TYPE_CHECKING:
+    from wcs.sip.prack import Prack, Reliable
+    from wcs.sip.refer import ReferIn, ReferOut, Transfers
+    from wcs.sip.reinvite import Offers
+    from wcs.sip.session_timer import SessionTimers
 
 K = TypeVar("K", bound=Hashable)
 
@@ -107,6 +117,18 @@ class InviteSession:
         self._ok_cseq = 0
         self._answered = False                       # ACK for the initial 2xx arrived
         self._bye_after_ack = False
+        # -- call features (negotiation.py, reinvite.py, session_timer.py, prack.py, refer.py)
+        #: the session of ours an incoming INVITE's Replaces names (RFC 3891)
+        self.replaces: InviteSession | None = None
+        self._oa = OfferAnswer()
+        self._offers = OfferState()
+        self._st = SessionTimer()
+        self._peer_allow: frozenset[str] = frozenset()       # methods the peer's Allow listed
+        self._early: dict[str, Dialog] = {}                  # UAC early dialogs by To tag
+        self._rseq: dict[tuple[str, int], int] = {}          # UAC: last RSeq per (To tag, CSeq)
+        self._rel: Reliable | None = None                    # UAS: reliable provisionals
+        self._refers: list[ReferOut] = []                    # REFERs we sent
+        self._refer_in: ReferIn | None = None                # a REFER we are handling
 
     def __repr__(self) -> str:
         role = "in" if self.incoming else "out"
@@ -139,8 +161,14 @@ class _SessionHandler:
 class InviteManagerBase:
     """Creates and drives the INVITE sessions of one user agent: the caller's side.
 
-    The callee's side is added by :class:`wcs.sip.invite_uas.InviteManager`.
+    The callee's side is added by :class:`wcs.sip.invite_uas.InviteManager`, which also
+    creates the call features below.
     """
+
+    prack: Prack
+    timers: SessionTimers
+    offers: Offers
+    transfers: Transfers
 
     def __init__(self, core: UaCore, account_for: Callable[[Request], Account | None]) -> None:
         self.core = core
@@ -163,9 +191,9 @@ class InviteManagerBase:
 
     def invite(self, account: Account, target: str, sdp: bytes, now: float,
                extra_headers: Sequence[tuple[str, str]] = ()) -> InviteSession:
-        target_uri = self._target_uri(account, target)
-        session = self._new_session(False, account, str(target_uri), None)
-        session._target = target_uri
+        uri = target_uri(self.core, account, target)
+        session = self._new_session(False, account, str(uri), None)
+        session._target = uri
         session._call_id = self.core.call_id()
         session._local_tag = self.core.tag()
         session._sdp_offer = sdp
@@ -174,20 +202,6 @@ class InviteManagerBase:
         self.by_call[(session._call_id, session._local_tag)] = session
         self._send_invite(session, now)
         return session
-
-    def _target_uri(self, account: Account, target: str) -> SipUri:
-        text = target if ":" in target.split("@", 1)[0] or target.startswith(("sip:", "sips:", "tel:")) \
-            else f"sip:{target}@{account.domain}"
-        try:
-            uri = parse_uri(text)
-        except SipParseError:
-            raise LocalProtocolError(f"cannot call {target!r}: not a SIP URI") from None
-        if uri.scheme == "tel":  # RFC 3261 §19.1.6: tel → sip:number@domain;user=phone
-            domain = self.core.domain_uri(account)
-            return SipUri("sip", uri.user, None, domain.host, domain.port, {"user": "phone"})
-        if not uri.is_sip:
-            raise LocalProtocolError(f"cannot call {target!r}: not a SIP URI")
-        return uri
 
     def _send_invite(self, session: InviteSession, now: float) -> None:
         core = self.core
@@ -206,23 +220,27 @@ class InviteManagerBase:
         request = Request("INVITE", session._target, headers, session._sdp_offer)
         core.common_headers(request, account, contact=True)
         request.headers.add("Content-Type", "application/sdp")
+        for name, value in self.timers.request_headers(session):
+            request.headers.add(name, value)
         for name, value in session._extra:
             request.headers.add(name, value)
         session._digest.authorize(request, core.cnonce())
         dest = core.destination(request, account, session._target)
         session._invite = request
         session._txn = core.send(request, dest, now, session._handler)
+        session._oa.invite_out = True
+        session._oa.offer = LOCAL
 
-    def hang_up(self, session: InviteSession, now: float) -> None:
-        """``cancel_or_bye`` for either role."""
+    def hang_up(self, session: InviteSession, now: float, cause: str | None = None) -> None:
+        """``cancel_or_bye`` for either role; ``cause`` overrides the CallEnded cause."""
         if session._ended or session._end_cause is not None:
             return
         if session.incoming:
-            self.uas_hang_up(session, now)
+            self.uas_hang_up(session, now, cause)
             return
-        session._end_cause = "cancelled"
+        session._end_cause = cause or "cancelled"
         if session.state == CONFIRMED:
-            session._end_cause = "local-bye"
+            session._end_cause = cause or "local-bye"
             self.send_bye(session, now)
         elif session._provisional:
             self._send_cancel(session, now)
@@ -276,6 +294,14 @@ class InviteManagerBase:
             self.end(session, session._end_cause or "cancelled", None, "No response to CANCEL", now)
         elif name == "purge":
             self._forget(session)
+        elif name.startswith("st-"):
+            self.timers.on_timer(session, name, now)
+        elif name.startswith("rel1xx"):
+            self.prack.on_timer(session, name, now)
+        elif name == "glare":
+            self.offers.on_timer(session, now)
+        elif name.startswith("refer"):
+            self.transfers.on_timer(session, name, now)
         else:
             self.uas_timer(session, name, now)
 
@@ -294,6 +320,9 @@ class InviteManagerBase:
         if status in (401, 407) and session._end_cause is None and session._digest.accept(response):
             self._send_invite(session, now)
             return
+        if status == 422 and session._end_cause is None and self.timers.retry_after_422(session, response):
+            self._send_invite(session, now)   # RFC 4028 §7.3: again with the larger Min-SE
+            return
         if session._end_cause is not None:
             cause = session._end_cause
         elif status in _BUSY:
@@ -311,9 +340,11 @@ class InviteManagerBase:
         assert session._invite is not None
         if response.to_tag is not None:
             self._early_dialog(session, response)
+        if not self.prack.uac_provisional(session, response, now):
+            return  # a retransmitted or out-of-order reliable 1xx (RFC 3262 §4)
         if session.state == CALLING:
             session.state = EARLY
-        sdp = _sdp(response)
+        sdp = sdp_body(response)
         if sdp is not None:
             session.remote_sdp = sdp
         self.core.arm(session._handler, "timer-c", now + self.core.timers.timer_c)
@@ -321,15 +352,18 @@ class InviteManagerBase:
             self.core.emit(CallProgress(session, response.status, response.reason, sdp))
 
     def _early_dialog(self, session: InviteSession, response: Response) -> None:
-        assert session._invite is not None
-        key = (session._call_id, session._local_tag, response.to_tag)
-        if key in self.by_dialog and session.dialog is not None and session.dialog.id == key:
-            session.dialog.refresh_target(response)
+        """The early dialog of the 1xx's To tag (one per fork, kept for its CSeq count)."""
+        assert session._invite is not None and response.to_tag is not None
+        dialog = session._early.get(response.to_tag)
+        if dialog is not None:
+            dialog.refresh_target(response)
+            session.dialog = dialog
             return
         try:
             dialog = Dialog.from_uac(session._invite, response)
         except SipParseError:
             return  # unusable Record-Route/Contact in a provisional: no early dialog
+        session._early[response.to_tag] = dialog
         session.dialog = dialog
         self.by_dialog[dialog.id] = session
 
@@ -350,6 +384,7 @@ class InviteManagerBase:
             self._ack_and_bye_fork(session, response, now)
             return
         self.core.disarm(session._handler, "timer-c")
+        dialog = session._early.get(response.to_tag or "", dialog)
         try:
             if dialog is not None and dialog.remote_tag == response.to_tag:
                 dialog.confirm_from_2xx(response)
@@ -365,14 +400,19 @@ class InviteManagerBase:
         session._ack = self._send_ack(session, dialog, invite)
         session.state = CONFIRMED
         session._answered = True
-        sdp = _sdp(response)
+        session._peer_allow = allowed(response)
+        session._oa.invite_out = False
+        session._oa.offer = None
+        sdp = sdp_body(response)
         if sdp is not None:
             session.remote_sdp = sdp
         if session._end_cause is not None:
             # we hung up (CANCEL) but the callee answered first: ACK, then BYE (§15)
             self.send_bye(session, now)
             return
+        self.timers.on_2xx_received(session, response, now)
         self.core.emit(CallAnswered(session, sdp))
+        self.offers.flush(session, now)
 
     def _send_ack(self, session: InviteSession, dialog: Dialog, invite: Request) -> tuple[Request, Address]:
         """The ACK for a 2xx (§13.2.2.4): an in-dialog request with the INVITE's CSeq and credentials."""
@@ -406,7 +446,12 @@ class InviteManagerBase:
         session = self.by_call.get((response.call_id, response.from_tag or ""))
         if session is None or session._ack is None or session.dialog is None:
             return False
-        if response.to_tag == session.dialog.remote_tag:
+        last = session._offers.last_ack
+        if response.to_tag != session.dialog.remote_tag:
+            return True
+        if last is not None and response.cseq.seq == last[0]:
+            self.core.layer.send_stateless(last[1], last[2])   # a late 2xx to a re-INVITE
+        elif response.cseq.seq == session._ack[0].cseq.seq:
             self.core.layer.send_stateless(*session._ack)
         return True
 
@@ -450,8 +495,37 @@ class InviteManagerBase:
         for name in ("timer-c", "cancel-guard", "2xx", "2xx-giveup", "no-answer"):
             self.core.disarm(handler, name)
         session._ok = None
+        self.timers.stop(session)
+        self.prack.stop(session)
+        self.offers.drop(session)
+        self.transfers.drop(session)
         self.core.arm(handler, "purge", now + self.core.timers.timer_b)
         self.core.emit(CallEnded(session, cause, status, reason))
+
+    def expire(self, session: InviteSession, now: float) -> None:
+        """RFC 4028 §10: no refresh in time: BYE, CallEnded("session-timer") at once."""
+        session._end_cause = "session-timer"
+        self.send_bye(session, now)
+        self.end(session, "session-timer", None, "Session expired", now)
+
+    def bye_and_end(self, session: InviteSession, status: int | None, reason: str, now: float) -> None:
+        """A request in the dialog got 408/481 or timed out (§12.2.1.2): BYE, CallEnded("failed")."""
+        if session.ended:
+            return
+        session._end_cause = "failed"
+        self.send_bye(session, now)
+        self.end(session, "failed", status, reason, now)
+
+    def answer_received(self, session: InviteSession, sdp: bytes | None) -> None:
+        """The answer to an offer we made in a reliable 1xx or a 2xx arrived."""
+        self.core.emit(AnswerReceived(session, sdp))
+
+    def contact(self, session: InviteSession) -> str:
+        """Our Contact in the session; without an account, the user the caller asked for."""
+        user = None
+        if session.account is None and session.incoming and session._invite is not None:
+            user = session._invite.request_uri.user
+        return self.core.contact(session.account, user)
 
     def _forget(self, session: InviteSession) -> None:
         _drop(self.by_dialog, session)
@@ -460,7 +534,7 @@ class InviteManagerBase:
         _drop(self.by_invite, session)
 
     # hooks for the callee side (wcs/sip/invite_uas.py)
-    def uas_hang_up(self, session: InviteSession, now: float) -> None:
+    def uas_hang_up(self, session: InviteSession, now: float, cause: str | None = None) -> None:
         raise NotImplementedError
 
     def uas_timer(self, session: InviteSession, name: str, now: float) -> None:
@@ -482,9 +556,7 @@ def _drop(table: dict[K, InviteSession], session: InviteSession) -> None:
         del table[key]
 
 
-def _sdp(message: Request | Response) -> bytes | None:
-    """The body if it is SDP (Content-Type application/sdp, parameters ignored)."""
-    if not message.body:
-        return None
-    content_type = (message.content_type or "").split(";", 1)[0].strip().lower()
-    return message.body if content_type == "application/sdp" else None
+
+def allowed(message: Request | Response) -> frozenset[str]:
+    """The methods an Allow header lists (upper case)."""
+    return frozenset(method.upper() for method in message.headers.get_list("Allow") if method)

@@ -1,9 +1,16 @@
-"""INVITE sessions: the callee's side (UAS, RFC 3261 §13.3, §9.2, §15, §14 minimal).
+"""INVITE sessions: the callee's side (UAS, RFC 3261 §13.3, §9.2, §15).
 
 Theory of operation
 -------------------
-A new INVITE is answered at once with 100 Trying and reported as IncomingCall; the
-owner then decides with ``ring`` / ``answer`` / ``reject``.
+A new INVITE is checked first: 421 when we require 100rel and the caller lacks it
+(RFC 3262 §3), 422 when its Session-Expires is below our Min-SE (RFC 4028 §9), 400/481/
+603/486 for a Replaces we cannot honour (RFC 3891 §3).  It is then answered at once
+with 100 Trying and reported as IncomingCall; the owner decides with ``ring`` /
+``answer`` / ``reject``.  18x go reliably when the caller supports 100rel (prack.py),
+and the 2xx waits for the PRACK of a reliable 1xx with SDP; the 2xx carries the session
+timer the caller asked for (session_timer.py); answering a call that replaces another
+ends that one with cause "replaced".  re-INVITEs in a confirmed dialog go to
+reinvite.py.
 
 ==========  ============================  ==================================================
 state       input                         action → next state
@@ -19,8 +26,7 @@ early
 calling/    CANCEL                        200 to the CANCEL, 487 to the INVITE (§9.2),
 early                                     CallEnded("cancelled")
 any         BYE                           200 (487 to a pending INVITE), CallEnded("remote-bye")
-confirmed   re-INVITE                     200 with the current local SDP (a placeholder
-                                          until proper re-INVITE handling), retransmitted
+confirmed   re-INVITE                     offer/answer (reinvite.py); its 2xx is re-sent
                                           until its ACK like any 2xx
 calling/    re-INVITE                     500 + Retry-After 0-10 s (§14.2)
 early
@@ -34,20 +40,35 @@ hang-up     confirmed                     BYE; its outcome → CallEnded("local-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from wcs.entropy import random_uint
 from wcs.errors import LocalProtocolError
 from wcs.sip.dialog import CONFIRMED, EARLY, Dialog
-from wcs.sip.invite import InviteManagerBase, InviteSession, _sdp
+from wcs.sip.invite import InviteManagerBase, InviteSession, allowed
 from wcs.sip.message import Request, Response, make_response
+from wcs.sip.negotiation import LOCAL, REMOTE
+from wcs.sip.prack import Prack
+from wcs.sip.refer import Transfers, match_replaces
+from wcs.sip.reinvite import Offers, sdp_body
+from wcs.sip.session_timer import SessionTimers
 from wcs.sip.transaction import ServerTransaction
 from wcs.sip.transport import Address
-from wcs.sip.uacore import ACCEPT, ALLOW, CallAnswered, IncomingCall, RequestUnhandled
+from wcs.sip.uaconfig import UaConfig
+from wcs.sip.uacore import ACCEPT, ALLOW, Account, CallAnswered, IncomingCall, RequestUnhandled, UaCore
 
 
 class InviteManager(InviteManagerBase):
-    """Both sides of INVITE sessions (the caller's side is inherited)."""
+    """Both sides of INVITE sessions (the caller's side is inherited) and the call features."""
+
+    def __init__(self, core: UaCore, account_for: Callable[[Request], Account | None],
+                 config: UaConfig) -> None:
+        super().__init__(core, account_for)
+        self.config = config
+        self.prack = Prack(self, config)
+        self.timers = SessionTimers(self, config)
+        self.offers = Offers(self, config)
+        self.transfers = Transfers(self)
 
     # ------------------------------------------------------------ requests from the network
 
@@ -60,7 +81,7 @@ class InviteManager(InviteManagerBase):
         if not request.request_uri.is_sip:  # §8.2.2.1
             self.reply(request, txn, 416, now)
             return
-        if request.body and _sdp(request) is None:
+        if request.body and sdp_body(request) is None:
             response = self.error_response(request, 415)
             response.headers.add("Accept", ACCEPT)
             self.core.layer.respond(txn, response, now)
@@ -68,6 +89,27 @@ class InviteManager(InviteManagerBase):
         if request.contact is None:
             self.reply(request, txn, 400, now, "Missing Contact header")
             return
+        if self.prack.uas_invite(request) is not None:
+            response = self.error_response(request, 421)
+            response.headers.add("Require", "100rel")
+            self.core.layer.respond(txn, response, now)
+            return
+        minimum = self.timers.check_request(request)
+        if minimum is not None:
+            response = self.error_response(request, 422)
+            response.headers.add("Min-SE", str(minimum))
+            self.core.layer.respond(txn, response, now)
+            return
+        replaced = None
+        values = request.headers.get_all("Replaces")
+        if values:
+            if len(values) > 1:  # RFC 3891 §3
+                self.reply(request, txn, 400, now, "Multiple Replaces headers")
+                return
+            replaced, refusal = match_replaces(values[0], self.by_dialog)
+            if refusal is not None:
+                self.reply(request, txn, refusal, now)
+                return
         caller = request.from_
         session = self._new_session(True, self.account_for(request), str(caller.uri),
                                     caller.display_name or None)
@@ -75,34 +117,29 @@ class InviteManager(InviteManagerBase):
         session._server_txn = txn
         session._call_id = request.call_id
         session._local_tag = self.core.tag()
-        session.remote_sdp = _sdp(request)
+        session.remote_sdp = sdp_body(request)
+        session.replaces = replaced
+        session._peer_allow = allowed(request)
+        session._oa.invite_in = True
+        if session.remote_sdp is not None:
+            session._oa.offer = REMOTE
         self.by_server_txn[txn] = session
         self.by_invite[key] = session
         self.core.layer.respond(txn, make_response(request, 100), now)
         # nobody answers within Timer C: give up (480) rather than keep the INVITE forever
         self.core.arm(session._handler, "no-answer", now + self.core.timers.timer_c)
-        self.core.emit(IncomingCall(session, request))
+        self.core.emit(IncomingCall(session, request, replaced))
 
     def on_reinvite(self, session: InviteSession, request: Request, txn: ServerTransaction,
                     now: float) -> None:
-        """An INVITE inside a confirmed dialog: for now, 200 with the current local SDP."""
+        """An INVITE inside the session's dialog."""
         if session.state != CONFIRMED:
             # §14.2: the initial INVITE is still pending → 500 with Retry-After 0-10 s
             response = self.error_response(request, 500)
             response.headers.add("Retry-After", str(random_uint(self.core.entropy, 16) % 11))
             self.core.layer.respond(txn, response, now)
             return
-        if session.local_sdp is None:
-            self.reply(request, txn, 488, now)
-            return
-        assert session.dialog is not None
-        session.dialog.refresh_target(request)
-        sdp = _sdp(request)
-        if sdp is not None:
-            session.remote_sdp = sdp
-        ok = self._ok_response(session, request, session.local_sdp)
-        self.core.layer.respond(txn, ok, now)
-        self._retransmit_until_ack(session, ok, txn, now)
+        self.offers.on_invite(session, request, txn, now)
 
     def on_ack(self, request: Request, now: float) -> None:
         """An ACK for a 2xx (no transaction matched it)."""
@@ -110,13 +147,19 @@ class InviteManager(InviteManagerBase):
         if session is None or session._ok is None or request.cseq.seq != session._ok_cseq:
             return  # a retransmitted or unknown ACK: nothing to do (§13.3.1.4)
         self._stop_retransmitting(session)
-        sdp = _sdp(request)
-        if sdp is not None:
-            session.remote_sdp = sdp
-        if not session._answered:
+        if session._answered:
+            self.offers.on_ack(session, request, now)   # the ACK to a re-INVITE's 2xx
+        else:
             session._answered = True
+            sdp = sdp_body(request)
+            oa = session._oa
+            if oa.offer == LOCAL and sdp is not None:   # our offer in the 2xx (delayed offer)
+                session.remote_sdp = sdp
+            oa.invite_in = False
+            oa.offer = None
             if not session.ended:
                 self.core.emit(CallAnswered(session, sdp))
+                self.offers.flush(session, now)
         if session._bye_after_ack:
             session._bye_after_ack = False
             self.send_bye(session, now)
@@ -147,25 +190,45 @@ class InviteManager(InviteManagerBase):
         txn = self._pending(session, "ring")
         assert session._invite is not None
         response = make_response(session._invite, 183 if sdp else 180, to_tag=session._local_tag)
-        response.headers.add("Contact", self._contact(session))
+        response.headers.add("Contact", self.contact(session))
         if sdp:
             response.headers.add("Content-Type", "application/sdp")
             response.body = sdp
             session.local_sdp = sdp
         self._uas_dialog(session, EARLY)
         session.state = EARLY
-        self.core.layer.respond(txn, response, now)
+        if self.prack.reliable(session):
+            self.prack.send_provisional(session, txn, response, now)
+        else:
+            self.core.layer.respond(txn, response, now)
 
     def answer(self, session: InviteSession, sdp: bytes, now: float) -> None:
-        txn = self._pending(session, "answer")
-        assert session._invite is not None
+        self._pending(session, "answer")
+        sdp = self.prack.answer_sdp(session, sdp)
         session.local_sdp = sdp
+        self.core.disarm(session._handler, "no-answer")
+        if not self.prack.hold_2xx(session, sdp):
+            self.send_answer(session, sdp, now)
+
+    def send_answer(self, session: InviteSession, sdp: bytes, now: float) -> None:
+        """The 2xx (now, or once the PRACK it waited for arrived); a replaced call ends."""
+        txn = session._server_txn
+        assert session._invite is not None and txn is not None
         self._uas_dialog(session, CONFIRMED)
         session.state = CONFIRMED
         ok = self._ok_response(session, session._invite, sdp)
-        self.core.disarm(session._handler, "no-answer")
+        for name, value in self.timers.response_headers(session, session._invite, now):
+            ok.headers.add(name, value)
+        oa = session._oa
+        if oa.offer is None and session.remote_sdp is None:
+            oa.offer = LOCAL        # offer-less INVITE: the ACK brings the answer
+        else:
+            oa.offer = None
+            oa.invite_in = False
         self.core.layer.respond(txn, ok, now)
-        self._retransmit_until_ack(session, ok, txn, now)
+        self.retransmit_until_ack(session, ok, txn, now)
+        if session.replaces is not None:
+            self.hang_up(session.replaces, now, "replaced")   # RFC 3891 §3
 
     def reject(self, session: InviteSession, status: int, reason: str, now: float,
                headers: Sequence[tuple[str, str]] = ()) -> None:
@@ -175,13 +238,13 @@ class InviteManager(InviteManagerBase):
         self._final_error(session, status, reason, now, headers)
         self.end(session, "rejected", status, reason, now)
 
-    def uas_hang_up(self, session: InviteSession, now: float) -> None:
+    def uas_hang_up(self, session: InviteSession, now: float, cause: str | None = None) -> None:
         txn = session._server_txn
         if txn is not None and not txn.final_sent:
             self._final_error(session, 480, None, now)
             self.end(session, "rejected", 480, "Temporarily Unavailable", now)
             return
-        session._end_cause = "local-bye"
+        session._end_cause = cause or "local-bye"
         if session._ok is not None and not session._answered:
             session._bye_after_ack = True  # §15: no BYE before the ACK (or its timeout)
         else:
@@ -228,9 +291,15 @@ class InviteManager(InviteManagerBase):
         txn = session._server_txn
         if not session.incoming or txn is None:
             raise LocalProtocolError(f"{what} is for incoming calls")
-        if session.ended or txn.final_sent:
+        held = session._rel is not None and session._rel.held_2xx is not None
+        if session.ended or txn.final_sent or held:
             raise LocalProtocolError(f"cannot {what}: the INVITE was answered already")
         return txn
+
+    def give_up_prack(self, session: InviteSession, now: float) -> None:
+        """RFC 3262 §3: a reliable 1xx unacknowledged for 64*T1: 5xx to the INVITE."""
+        self._final_error(session, 500, "No PRACK", now)
+        self.end(session, "failed", 500, "No PRACK", now)
 
     def _final_error(self, session: InviteSession, status: int, reason: str | None, now: float,
                      headers: Sequence[tuple[str, str]] = ()) -> None:
@@ -244,20 +313,13 @@ class InviteManager(InviteManagerBase):
     def _ok_response(self, session: InviteSession, request: Request, sdp: bytes) -> Response:
         ok = make_response(request, 200, to_tag=session._local_tag)
         core = self.core
-        ok.headers.add("Contact", self._contact(session))
+        ok.headers.add("Contact", self.contact(session))
         ok.headers.add("Allow", ALLOW)
         ok.headers.add("Supported", core.supported)
         ok.headers.add("Server", core.user_agent)
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = sdp
         return ok
-
-    def _contact(self, session: InviteSession) -> str:
-        """Our Contact; without an account, the user the caller asked for (Request-URI)."""
-        user = None
-        if session.account is None and session._invite is not None:
-            user = session._invite.request_uri.user
-        return self.core.contact(session.account, user)
 
     def _uas_dialog(self, session: InviteSession, state: str) -> None:
         if session.dialog is None:
@@ -266,7 +328,7 @@ class InviteManager(InviteManagerBase):
             self.by_dialog[session.dialog.id] = session
         session.dialog.state = state
 
-    def _retransmit_until_ack(self, session: InviteSession, ok: Response, txn: ServerTransaction,
+    def retransmit_until_ack(self, session: InviteSession, ok: Response, txn: ServerTransaction,
                               now: float) -> None:
         session._ok = ok
         session._ok_txn = txn

@@ -15,14 +15,19 @@ dispatched here (§8.2):
 * responses → the registration or session that sent the request;
 * ACK → the session whose 2xx it acknowledges; CANCEL → the INVITE it matches (§9.2);
 * requests with a To tag → their dialog (unknown → 481, CSeq lower than the last → 500,
-  §12.2.2): BYE, re-INVITE, OPTIONS; other methods → 405;
+  §12.2.2): BYE, re-INVITE, UPDATE, PRACK, INFO, REFER, NOTIFY, MESSAGE, OPTIONS; other
+  methods → 405;
 * requests without a To tag: INVITE → a new session, OPTIONS → 200 with Allow/Accept/
-  Supported (§11.2), BYE → 481, anything else → 405 with Allow (§8.2.1);
-* a Require naming any extension → 420 with Unsupported (§8.2.2.3; we support none).
+  Supported (§11.2), MESSAGE → 200 and MessageReceived, BYE → 481, anything else → 405
+  with Allow (§8.2.1);
+* a Require naming an extension other than 100rel, timer and replaces → 420 with
+  Unsupported (§8.2.2.3; 100rel too when ``UaConfig.prack`` is "off").
 
 Registration and calls live in :mod:`wcs.sip.registration`, :mod:`wcs.sip.invite`
-(caller) and :mod:`wcs.sip.invite_uas` (callee); shared plumbing and the event types in
-:mod:`wcs.sip.uacore`, which also documents where requests are sent (outbound proxy).
+(caller) and :mod:`wcs.sip.invite_uas` (callee); the call features (re-INVITE/UPDATE,
+PRACK, session timers, REFER, INFO, MESSAGE, OPTIONS) in :mod:`wcs.sip.features` and the
+modules it names; shared plumbing in :mod:`wcs.sip.uacore`, which also documents where
+requests are sent (outbound proxy); the events in :mod:`wcs.sip.events`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,19 @@ from wcs.entropy import Entropy, SystemEntropy
 from wcs.errors import LocalProtocolError
 from wcs.sip.dialog import Dialog
 from wcs.sip.errors import SipParseError, SipUsageError
+from wcs.sip.events import (
+    AnswerReceived,
+    InfoReceived,
+    KeepaliveFailed,
+    MessageReceived,
+    OfferNeeded,
+    OfferReceived,
+    ReferReceived,
+    ReinviteDone,
+    RequestDone,
+    TransferProgress,
+)
+from wcs.sip.features import CallFeatures
 from wcs.sip.invite import InviteSession
 from wcs.sip.invite_uas import InviteManager
 from wcs.sip.layer import (
@@ -47,9 +65,11 @@ from wcs.sip.layer import (
 from wcs.sip.locate import Target
 from wcs.sip.message import Message, Request, Response, error_response, parse_message
 from wcs.sip.registration import Registration, check_expires
+from wcs.sip.requester import OutgoingRequest
 from wcs.sip.transaction import ClientTransaction, ServerTransaction
 from wcs.sip.transport import Address, Outgoing
 from wcs.sip.transport_select import Router, TransportPolicy
+from wcs.sip.uaconfig import OPTION_TAGS, UaConfig
 from wcs.sip.uacore import (
     ACCEPT,
     ALLOW,
@@ -67,27 +87,36 @@ from wcs.sip.uacore import (
 from wcs.timers import TimerConfig
 
 __all__ = [
-    "Account", "CallAnswered", "CallEnded", "CallProgress", "Dialog", "IncomingCall",
-    "InviteSession", "Registration", "RegistrationChanged", "RequestUnhandled", "UaEvent",
-    "UserAgent",
+    "Account", "AnswerReceived", "CallAnswered", "CallEnded", "CallProgress", "Dialog", "IncomingCall",
+    "InfoReceived", "InviteSession", "KeepaliveFailed", "MessageReceived", "OfferNeeded", "OfferReceived",
+    "OutgoingRequest", "ReferReceived", "Registration", "RegistrationChanged", "ReinviteDone", "RequestDone",
+    "RequestUnhandled", "TransferProgress", "UaConfig", "UaEvent", "UserAgent",
 ]
 
 DEFAULT_TIMERS = TimerConfig()
 _ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
 
 
-class UserAgent:
-    """A SIP user agent bound to one local address (see the module docstring)."""
+class UserAgent(CallFeatures):
+    """A SIP user agent bound to one local address (see the module docstring).
+
+    ``config`` sets the call features (100rel as callee, session timers, keep-alive pings);
+    ``supported`` adds option tags to the ones we implement (100rel, replaces, timer).
+    """
 
     def __init__(self, local: Address, *, timers: TimerConfig = DEFAULT_TIMERS,
                  entropy: Entropy | None = None, user_agent: str = "wcs/0.1",
-                 supported: Sequence[str] = ()) -> None:
+                 supported: Sequence[str] = (), config: UaConfig | None = None) -> None:
         self.local = local
+        self._config = config if config is not None else UaConfig()
+        tags = list(OPTION_TAGS) + [tag for tag in supported if tag not in OPTION_TAGS]
         self._core = UaCore(local, timers, entropy if entropy is not None else SystemEntropy(),
-                            user_agent, supported)
+                            user_agent, tags)
         self._registrations: dict[str, Registration] = {}
         self._reg_counter = 0
-        self._invites = InviteManager(self._core, self._account_for)
+        self._invites = InviteManager(self._core, self._account_for, self._config)
+        self._keepalives = {}
+        self._request_counter = 0
 
     # ------------------------------------------------------------ I/O surface
 
@@ -176,6 +205,7 @@ class UserAgent:
         reg = Registration(self._core, f"reg-{self._reg_counter}", account, expires)
         self._registrations[reg.id] = reg
         reg.start(now)
+        self._start_keepalive(reg, now)
         return reg
 
     def unregister(self, registration: Registration, now: float) -> None:
@@ -277,10 +307,11 @@ class UserAgent:
         if request.method == "CANCEL":
             invites.on_cancel(request, txn, event.cancels, now)
             return
-        required = request.headers.get_list("Require")
-        if required:
+        accepted = self._config.accepted_tags
+        unsupported = [tag for tag in request.headers.get_list("Require") if tag.lower() not in accepted]
+        if unsupported:
             response = invites.error_response(request, 420)
-            response.headers.add("Unsupported", ", ".join(required))
+            response.headers.add("Unsupported", ", ".join(unsupported))
             self._core.layer.respond(txn, response, now)
             self._core.emit(RequestUnhandled(request, 420))
             return
@@ -290,6 +321,8 @@ class UserAgent:
             invites.on_invite(request, event.source, txn, now)
         elif request.method == "OPTIONS":
             self._options(request, txn, now)
+        elif request.method == "MESSAGE":
+            self._message(request, txn, now)
         elif request.method == "BYE":
             self._unhandled(request, txn, 481, now)
         else:
@@ -310,7 +343,7 @@ class UserAgent:
             self._invites.on_reinvite(session, request, txn, now)
         elif request.method == "OPTIONS":
             self._options(request, txn, now)
-        else:
+        elif not self._dialog_request(session, request, txn, now):
             self._unhandled(request, txn, 405, now)
 
     def _options(self, request: Request, txn: ServerTransaction, now: float) -> None:

@@ -18,13 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from wcs.entropy import Entropy, random_token
 from wcs.errors import LocalProtocolError
 from wcs.sip.auth import Challenge, Credentials, authorization, choose_challenge
 from wcs.sip.dialog import uri_address
 from wcs.sip.errors import SipParseError
+from wcs.sip.events import (  # re-exported: the event types used to live here
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    IncomingCall,
+    RegistrationChanged,
+    RequestUnhandled,
+    UaEvent,
+)
 from wcs.sip.ids import new_branch, new_call_id, new_tag
 from wcs.sip.layer import TransactionLayer
 from wcs.sip.message import Request, Response
@@ -33,11 +42,12 @@ from wcs.sip.transport import Address
 from wcs.sip.uri import NameAddr, SipUri, parse_uri
 from wcs.timers import TimerConfig, TimerHeap
 
-if TYPE_CHECKING:
-    from wcs.sip.invite import InviteSession
-    from wcs.sip.registration import Registration
+__all__ = [
+    "ACCEPT", "ALLOW", "Account", "CallAnswered", "CallEnded", "CallProgress", "DigestClient", "IncomingCall",
+    "RegistrationChanged", "RequestUnhandled", "ResponseHandler", "TimerOwner", "UaCore", "UaEvent",
+]
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY, INFO, MESSAGE"
 ACCEPT = "application/sdp"
 
 
@@ -56,69 +66,6 @@ class Account:
     @property
     def credentials(self) -> Credentials:
         return Credentials(self.auth_user or self.user, self.password)
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(eq=False)
-class RegistrationChanged:
-    """``state``: "registered", "failed" or "unregistered"."""
-
-    registration: Registration
-    state: str
-    status: int | None
-    reason: str
-
-
-@dataclass(eq=False)
-class IncomingCall:
-    """A new INVITE; 100 Trying has been sent."""
-
-    session: InviteSession
-    request: Request
-
-
-@dataclass(eq=False)
-class CallProgress:
-    """A 101-199 response from the callee (with its SDP, if any)."""
-
-    session: InviteSession
-    status: int
-    reason: str
-    sdp: bytes | None
-
-
-@dataclass(eq=False)
-class CallAnswered:
-    """UAC: a 2xx arrived and was ACKed.  UAS: the ACK for our 2xx arrived (its SDP, if any)."""
-
-    session: InviteSession
-    sdp: bytes | None
-
-
-@dataclass(eq=False)
-class CallEnded:
-    """The session is over.
-
-    ``cause``: "local-bye", "remote-bye", "cancelled", "rejected", "failed" or "timeout".
-    """
-
-    session: InviteSession
-    cause: str
-    status: int | None
-    reason: str
-
-
-@dataclass(eq=False)
-class RequestUnhandled:
-    """A request the UA answered by itself with an error (405, 481 …), for logging."""
-
-    request: Request
-    status: int = 0
-
-
-UaEvent = RegistrationChanged | IncomingCall | CallProgress | CallAnswered | CallEnded | RequestUnhandled
 
 
 # ---------------------------------------------------------------- plumbing
