@@ -68,13 +68,17 @@ def simple_params(text: str) -> dict[str, str | None]:
     """``;name[=value]...`` already validated by a caller's regex (no whitespace, no quoted
     or escaped values) as :func:`parse_params` would return it: names lower-cased, the first
     occurrence of a name wins, a flag is ``None``."""
+    if not text:
+        return {}
+    if text.count(";") == 1:  # one parameter (";tag=…", ";lr")
+        name, eq, value = text[1:].partition("=")
+        return {name.lower(): value if eq else None}
     params: dict[str, str | None] = {}
-    if text:
-        for param in text[1:].split(";"):
-            name, eq, value = param.partition("=")
-            name = name.lower()
-            if name not in params:
-                params[name] = value if eq else None
+    for param in text[1:].split(";"):
+        name, eq, value = param.partition("=")
+        name = name.lower()
+        if name not in params:
+            params[name] = value if eq else None
     return params
 
 

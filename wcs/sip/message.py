@@ -232,11 +232,20 @@ class _Message:
         index = headers._lookup()
         cache = headers._cache
         if "call-id" not in cache:
-            cache["call-id"] = _call_id_of(index)
+            values = index.get("call-id")  # the common case inline, the rest in _call_id_of
+            if values and len(values) == 1 and (value := values[0]) and " " not in value \
+                    and "\t" not in value:
+                cache["call-id"] = value
+            else:
+                cache["call-id"] = _call_id_of(index)
         if "cseq" not in cache:
-            cache["cseq"] = _cseq_of(index)
+            values = index.get("cseq")
+            cache["cseq"] = (parse_cseq(values[0]) if values and len(values) == 1
+                             else _cseq_of(index))
         if "via" not in cache:
-            cache["via"] = _vias_of(index)
+            values = index.get("via")
+            cache["via"] = (parse_via(values[0]) if values and len(values) == 1
+                            else _vias_of(index))
         if "from" not in cache:
             cache["from"] = _name_addr_of(index, "from", "From")
         if "to" not in cache:

@@ -39,7 +39,6 @@ DEFAULT_MAX_SIZE = 65535
 """Largest message accepted by default (the largest UDP payload; RFC 3261 §18.1.1)."""
 
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
-_STATUS_RE = re.compile(r"[1-6][0-9][0-9]")
 
 
 SIP_VERSION = "SIP/2.0"
@@ -104,7 +103,10 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
     """The message (body not yet set) and its Content-Length."""
     Request, Response = _CLASSES or _load_classes()  # noqa: N806
 
-    head = _decode(raw)
+    try:
+        head = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        head = raw.decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
     breaks = len(lines) - 1
     if head.count("\n") != breaks or head.count("\r") != breaks:
@@ -120,7 +122,8 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
             if _VERSION_RE.fullmatch(version):
                 raise SipParseError("SIP version not supported", 505)
             raise SipParseError("Malformed Status-Line")
-        if _STATUS_RE.fullmatch(code) is None:
+        # [1-6][0-9][0-9]
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
             raise SipParseError("Invalid status code")
         message = Response(int(code), reason, headers, b"", SIP_VERSION)
     else:
@@ -152,13 +155,6 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
     return message, int(value)
 
 
-def _head_end(data: bytes | bytearray, start: int) -> int:
-    end = data.find(b"\r\n\r\n", start)
-    if end < 0:
-        raise SipParseError("Missing empty line after header fields")
-    return end
-
-
 def parse_message(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Message:
     """Parse one datagram; raises :class:`SipParseError` (400/505/513) on any defect."""
     if len(data) > max_size:
@@ -168,7 +164,9 @@ def parse_message(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Message:
         start = len(data) - len(data.lstrip(b"\r\n"))
         if start == len(data):
             raise SipParseError("Empty message")
-    end = _head_end(data, start)
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        raise SipParseError("Missing empty line after header fields")
     message, length = _parse_head(data[start:end])
     body_start = end + 4
     available = len(data) - body_start
