@@ -244,6 +244,16 @@ def test_latching_follows_the_locked_source_on_the_sdp_host(linked: tuple[CallRe
     assert dest == moved
 
 
+def test_the_sdp_address_displaces_a_stranger_that_locked_first(linked: tuple[CallRelay, Browser]) -> None:
+    relay, browser = linked
+    stranger = ("127.0.0.1", 10900)
+    assert relay.from_sip(0, rtp(0, 1, 0, ssrc=0x66), stranger, 1.0)  # first: it locked and latched
+    assert relay.from_sip(0, SipSource().next(), SIP_FROM, 1.02)  # the real phone, from its SDP address
+    assert relay.from_sip(0, rtp(0, 2, 160, ssrc=0x66), stranger, 1.04) == []
+    [(_, _, dest)] = relay.from_browser(browser.srtp.protect(rtp(0, 1, 0, BROWSER_SSRC)), browser.addr, 1.06)
+    assert dest == SIP_PEER
+
+
 @pytest.mark.parametrize(("latching", "source", "accepted", "dest"), [
     ("off", ("127.0.0.1", 10500), True, SIP_PEER),
     ("off", ("192.0.2.7", 10000), False, SIP_PEER),

@@ -308,6 +308,8 @@ class CallRelay:
             return False
         rx = stream.from_sip
         if ssrc != rx.ssrc:
+            if addr == stream.plan.sip_remote and stream.sip_source != addr:
+                rx.unlock()  # the SDP address displaces a source that locked from elsewhere first
             if not rx.adopt(ssrc, seq, now):
                 self.dropped["RTP from the SIP side with an unexpected SSRC"] += 1
                 return False

@@ -20,6 +20,10 @@ packets come from, so with ``latching``:
   is opt-in;
 * ``"off"``: RTP and RTCP from the SDP host only, always sent to the SDP addresses.
 
+The first valid packet from an allowed address locks the source.  Should a stranger win
+that race from another port, the peer's first packet from the exact SDP address takes the
+stream back at once.
+
 A renegotiation (re-INVITE) resets the destinations to the new SDP and unlocks the
 source, which may change at once.
 """
