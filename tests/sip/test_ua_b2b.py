@@ -19,7 +19,13 @@ from wcs.sip.ua import (
     CallEnded,
     CallProgress,
     IncomingCall,
+    InfoReceived,
     InviteSession,
+    MessageReceived,
+    OfferNeeded,
+    OfferReceived,
+    ReinviteDone,
+    RequestDone,
     UaEvent,
     UserAgent,
 )
@@ -187,8 +193,15 @@ def test_callee_rejects_busy() -> None:
 def _valid_messages() -> list[bytes]:
     uri = "sip:bob@192.0.2.20:5080"
     src = Address("192.0.2.30", 5090)
+    features = [("UPDATE", [("Session-Expires", "90;refresher=uac")]), ("PRACK", [("RAck", "1 1 INVITE")]),
+                ("REFER", [("Refer-To", "<sip:c@h?Replaces=a%3Bto-tag%3Db%3Bfrom-tag%3Dc>")]),
+                ("NOTIFY", [("Event", "refer;id=2"), ("Subscription-State", "active;expires=60")]),
+                ("INFO", [("Info-Package", "dtmf")]), ("MESSAGE", []),
+                ("INVITE", [("Replaces", "x;to-tag=1;from-tag=2"), ("Session-Expires", "60"),
+                            ("Min-SE", "abc"), ("Require", "100rel, timer")])]
     return [bytes(request_from(src, m, uri, body=SDP_OFFER if m == "INVITE" else b""))
             for m in ("INVITE", "OPTIONS", "BYE", "CANCEL", "ACK", "REGISTER")] + [
+        bytes(request_from(src, m, uri, to_tag="t1", headers=h)) for m, h in features] + [
         b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5080;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
         b"To: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:c@192.0.2.30>\r\n"
         b"Record-Route: <sip:192.0.2.1;lr>\r\nContent-Length: 0\r\n\r\n"]
@@ -335,11 +348,17 @@ def test_callee_logic_survives_any_sequence_of_requests_and_actions(data: st.Dat
             elif action == 4:
                 ua.handle_timer(now)
             else:
-                method = data.draw(st.sampled_from(["BYE", "INVITE", "ACK", "CANCEL", "OPTIONS", "INFO"]))
+                method = data.draw(st.sampled_from(["BYE", "INVITE", "ACK", "CANCEL", "OPTIONS", "INFO",
+                                                    "UPDATE", "PRACK", "REFER", "NOTIFY", "MESSAGE"]))
+                extra = {"PRACK": [("RAck", f"{data.draw(st.integers(0, 3))} 1 INVITE")],
+                         "REFER": [("Refer-To", "<sip:c@192.0.2.9>")],
+                         "NOTIFY": [("Event", "refer"), ("Subscription-State", "terminated")],
+                         "UPDATE": [("Session-Expires", data.draw(st.sampled_from(["60", "1800", "x"])))]}
+                offer = method in ("INVITE", "UPDATE", "PRACK") and data.draw(st.booleans())
                 req = request_from(src, method, uri, to_tag=data.draw(st.sampled_from(tags)),
                                    cseq=data.draw(st.integers(0, 3)),
                                    branch="z9hG4bK" + str(data.draw(st.integers(0, 3))),
-                                   body=SDP_OFFER if method == "INVITE" and data.draw(st.booleans()) else b"")
+                                   headers=extra.get(method, []), body=SDP_OFFER if offer else b"")
                 ua.receive_datagram(bytes(req), src, now)
         except LocalProtocolError:
             pass
@@ -357,3 +376,192 @@ def test_callee_logic_survives_any_sequence_of_requests_and_actions(data: st.Dat
         ua.outgoing()
     ends += sum(isinstance(e, CallEnded) and e.session is session for e in ua.events())
     assert ends == 1 and session.state == "terminated"
+
+
+# ---------------------------------------------------------------- call features back to back
+
+
+def confirmed(net: Net) -> tuple[InviteSession, InviteSession]:
+    caller, callee = place_call(net)
+    net.b.answer(callee, SDP_ANSWER, net.now)
+    net.pump()
+    net.take("a")
+    net.take("b")
+    return caller, callee
+
+
+def test_glare_both_reinvite_at_once_then_both_succeed() -> None:
+    net = Net()
+    caller, callee = confirmed(net)
+    net.now = 10.0
+    net.a.reinvite(caller, SDP_OFFER + b"a=sendonly\r\n", 10.0)
+    net.b.reinvite(callee, SDP_ANSWER + b"a=sendonly\r\n", 10.0)   # both leave before either arrives
+
+    def answer_offers(events: list[UaEvent], ua: UserAgent, session: InviteSession, sdp: bytes) -> None:
+        for event in events:
+            if isinstance(event, OfferReceived):
+                ua.answer_offer(session, sdp, net.now)
+
+    net.pump()   # both get 491 (RFC 3261 §14.2)
+    assert [line for _, line in net.lines("b>a") if line.startswith("SIP/2.0 491")]
+    assert [line for _, line in net.lines("a>b") if line.startswith("SIP/2.0 491")]
+    done: dict[str, list[ReinviteDone]] = {"a": [], "b": []}
+    for _ in range(50):
+        deadlines = [t for t in (net.a.get_timer(), net.b.get_timer()) if t is not None]
+        net.now = min(deadlines)
+        net.a.handle_timer(net.now)
+        net.b.handle_timer(net.now)
+        net.pump()
+        for side, ua, session, sdp in (("a", net.a, caller, SDP_OFFER + b"a=recvonly\r\n"),
+                                       ("b", net.b, callee, SDP_ANSWER + b"a=recvonly\r\n")):
+            events = net.take(side)
+            done[side] += [e for e in events if isinstance(e, ReinviteDone)]
+            answer_offers(events, ua, session, sdp)
+            net.pump()
+            events = net.take(side)
+            done[side] += [e for e in events if isinstance(e, ReinviteDone)]
+        if done["a"] and done["b"]:
+            break
+    assert [e.ok for e in done["a"]] == [True] and [e.ok for e in done["b"]] == [True]
+    # the callee (not the Call-ID owner) retried within 0-2 s, the caller 2.1-4 s after its 491
+    invites_b = [t for t, line in net.lines("b>a") if line.startswith("INVITE")]
+    invites_a = [t for t, line in net.lines("a>b") if line.startswith("INVITE")]
+    assert 10.0 <= invites_b[-1] <= 12.0 and 12.1 <= invites_a[-1] <= 14.0
+
+
+def test_session_timer_keeps_a_long_call_up_and_expiry_ends_a_silent_one() -> None:
+    net = Net()
+    caller, callee = confirmed(net)   # both do timers: 1800 s, the caller asked to refresh (uac)
+    net.run(10000.0)
+    assert caller.state == "confirmed" and callee.state == "confirmed"
+    refreshes = [t for t, line in net.lines("a>b") if line.startswith("UPDATE")]
+    assert refreshes[:3] == [900.0, 1800.0, 2700.0]   # half the interval, without a body (RFC 4028 §7.4)
+    net.take("a")
+    net.take("b")
+    net.drop = lambda direction, data: direction == "a>b"   # the caller's network goes away
+    net.run(20000.0)
+    (end_a,) = [e for e in net.take("a") if isinstance(e, CallEnded)]
+    (end_b,) = [e for e in net.take("b") if isinstance(e, CallEnded)]
+    # the refresher's UPDATE times out (§10: BYE); the callee hears nothing and ends at expiry
+    assert (end_a.cause, end_a.status) == ("failed", 408)
+    assert (end_b.cause, end_b.reason) == ("session-timer", "Session expired")
+    last = refreshes[-1]
+    bye_at = [t for t, line in net.lines("b>a") if line.startswith("BYE")][0]
+    assert bye_at == last + 1800.0 - 32.0   # the last refresh answered, then 1800 - min(32, 600)
+
+
+def test_reliable_180_lost_once_is_retransmitted_and_pracked() -> None:
+    net = Net()
+    caller, callee = place_call(net)
+    lost = {"180": 1}
+
+    def drop(direction: str, data: bytes) -> bool:
+        if data.startswith(b"SIP/2.0 180") and lost["180"]:
+            lost["180"] -= 1
+            return True
+        return False
+
+    net.drop = drop
+    net.b.ring(callee, 0.0)
+    net.pump()
+    assert net.take("a") == []
+    net.run(0.5)   # retransmitted at T1
+    assert [type(e) for e in net.take("a")] == [CallProgress]
+    pracks = [t for t, line in net.lines("a>b") if line.startswith("PRACK")]
+    assert pracks == [0.5]
+    net.run(10.0)
+    assert [t for t, line in net.lines("b>a") if line.startswith("SIP/2.0 180")] == [0.0, 0.5]
+
+
+def test_info_message_and_update_between_two_user_agents() -> None:
+    net = Net()
+    caller, callee = confirmed(net)
+    handle = net.a.info(caller, "application/dtmf-relay", b"Signal=1\r\nDuration=100\r\n", net.now)
+    net.a.update(caller, None, net.now)
+    net.b.message(Account("bob", "192.0.2.10:5070"), "sip:alice@192.0.2.10:5070", "text/plain", b"hi",
+                  net.now)
+    net.pump()
+    a_events = net.take("a")
+    b_events = net.take("b")
+    assert [type(e) for e in b_events] == [InfoReceived, RequestDone]
+    assert {type(e) for e in a_events} == {RequestDone, ReinviteDone, MessageReceived}
+    assert next(e for e in a_events if isinstance(e, RequestDone)).request is handle
+
+
+# ---------------------------------------------------------------- fuzzing the features with valid messages
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_two_user_agents_survive_any_sequence_of_feature_actions(data: st.DataObject) -> None:
+    from wcs.errors import LocalProtocolError
+
+    net = Net()
+    caller, callee = confirmed(net)
+    sides = {"a": (net.a, caller), "b": (net.b, callee)}
+    sdps = [SDP_OFFER, SDP_ANSWER, SDP_OFFER + b"a=sendonly\r\n", None]
+    losses = data.draw(st.sets(st.integers(0, 40), max_size=6))
+    counter = {"n": 0}
+
+    def drop(direction: str, payload: bytes) -> bool:
+        counter["n"] += 1
+        return counter["n"] in losses
+
+    net.drop = drop
+    sent = {"a": 0, "b": 0}
+    results = {"a": 0, "b": 0}
+    ended = {"a": 0, "b": 0}
+    for _ in range(data.draw(st.integers(1, 10))):
+        side = data.draw(st.sampled_from(["a", "b"]))
+        ua, session = sides[side]
+        action = data.draw(st.integers(0, 9))
+        net.now += data.draw(st.sampled_from([0.0, 0.01, 0.3, 2.0, 5.0]))
+        try:
+            if action == 0:
+                ua.reinvite(session, data.draw(st.sampled_from(sdps)), net.now)
+                sent[side] += 1
+            elif action == 1:
+                ua.update(session, data.draw(st.sampled_from(sdps)), net.now)
+                sent[side] += 1
+            elif action == 2:
+                ua.answer_offer(session, SDP_ANSWER, net.now)
+            elif action == 3:
+                ua.provide_offer(session, SDP_OFFER, net.now)
+            elif action == 4:
+                ua.reject_offer(session, net.now)
+            elif action == 5:
+                ua.info(session, "application/dtmf", b"5", net.now)
+            elif action == 6:
+                other = sides["b" if side == "a" else "a"][1]
+                ua.refer(session, "sip:carol@192.0.2.99", net.now,
+                         replaces=other.dialog if data.draw(st.booleans()) else None)
+            elif action == 7:
+                ua.accept_refer(session, net.now)
+            elif action == 8:
+                ua.notify_refer(session, data.draw(st.sampled_from([100, 180, 200, 503])), "x", net.now)
+            else:
+                net.run(net.now + data.draw(st.sampled_from([0.5, 4.0, 40.0])))
+        except LocalProtocolError:
+            pass
+        net.pump()
+        for s in ("a", "b"):
+            for event in net.take(s):
+                results[s] += isinstance(event, ReinviteDone)
+                ended[s] += isinstance(event, CallEnded)
+                if isinstance(event, OfferReceived) and data.draw(st.booleans()):
+                    sides[s][0].answer_offer(sides[s][1], SDP_ANSWER, net.now)
+                elif isinstance(event, OfferNeeded) and data.draw(st.booleans()):
+                    sides[s][0].provide_offer(sides[s][1], SDP_OFFER, net.now)
+            net.pump()
+    net.drop = lambda direction, payload: False
+    net.run(net.now + 200.0)   # let retries and timers run out
+    for s in ("a", "b"):
+        for event in net.take(s):
+            results[s] += isinstance(event, ReinviteDone)
+            ended[s] += isinstance(event, CallEnded)
+    for s in ("a", "b"):
+        ua, session = sides[s]
+        assert ended[s] <= 1
+        if not session.ended:   # every re-INVITE/UPDATE of a live call ended with one ReinviteDone
+            assert results[s] == sent[s] or session._offers.current is not None and \
+                session._offers.current.offer_2xx is not None

@@ -12,7 +12,7 @@ from wcs.sip.auth import parse_challenge
 from wcs.sip.headers import Headers
 from wcs.sip.message import Message, Request, Response, make_response, parse_message
 from wcs.sip.transport import Address
-from wcs.sip.ua import Account, UaEvent, UserAgent
+from wcs.sip.ua import Account, IncomingCall, InviteSession, UaEvent, UserAgent
 from wcs.timers import TimerConfig
 
 LOCAL = Address("192.0.2.10", 5070)
@@ -91,6 +91,16 @@ class Peer:
         self.now = to
         return fired
 
+    def next_send(self, to: float) -> tuple[float, list[tuple[Message, Address]]]:
+        """Fire UA timers one by one until one sends something (before ``to``): when, and what."""
+        while (deadline := self.ua.get_timer()) is not None and deadline <= to:
+            self.now = deadline
+            self.ua.handle_timer(deadline)
+            items = self.sent()
+            if items:
+                return deadline, items
+        raise AssertionError(f"nothing sent until {to}")
+
     def tag(self) -> str:
         self._tag += 1
         return f"peer{self._tag}"
@@ -150,3 +160,57 @@ def test_harness_request_from_builds_a_valid_request() -> None:
     req = request_from(CALLER, "OPTIONS", "sip:1001@192.0.2.10:5070")
     parsed = parse_message(bytes(req))
     assert isinstance(parsed, Request) and parsed.cseq.method == "OPTIONS"
+
+
+# ---------------------------------------------------------------- confirmed calls for the feature tests
+
+CALLEE_CONTACT = "<sip:1002@192.0.2.20:5080>"
+OUR_URI = "sip:1001@192.0.2.10:5070"
+
+
+def outgoing_call(peer: Peer, *, headers: Iterable[tuple[str, str]] = (), body: bytes = SDP_ANSWER,
+                  **acct: object) -> tuple[InviteSession, Request, Response]:
+    """We call 1002 through PROXY; the callee answers 200 (To tag "callee"); the ACK is taken."""
+    session = peer.ua.invite(account(**acct), "sip:1002@example.com", SDP_OFFER, peer.now)
+    invite, _ = peer.take_request("INVITE")
+    ok = peer.answer(invite, 200, to_tag="callee", headers=[("Contact", CALLEE_CONTACT), *headers], body=body)
+    peer.deliver(ok)
+    peer.take_request("ACK")
+    peer.events()
+    return session, invite, ok
+
+
+def incoming_call(peer: Peer, *, headers: Iterable[tuple[str, str]] = (),
+                  body: bytes = SDP_ANSWER) -> tuple[InviteSession, Request, Response]:
+    """1002 calls us from CALLER; we answer ``body``; its ACK is delivered."""
+    invite = request_from(CALLER, "INVITE", OUR_URI, body=SDP_OFFER, headers=headers)
+    peer.deliver(invite, source=CALLER)
+    peer.take_response(100)
+    (event,) = peer.events()
+    assert isinstance(event, IncomingCall)
+    peer.ua.answer(event.session, body, peer.now)
+    ok, _ = peer.take_response(200)
+    peer.deliver(ack_to(invite, ok), source=CALLER)
+    peer.events()
+    return event.session, invite, ok
+
+
+def ack_to(invite: Request, ok: Response, branch: str = "z9hG4bKack1", body: bytes = b"") -> Request:
+    """The caller's ACK for our 2xx to ``invite``."""
+    return request_from(CALLER, "ACK", OUR_URI, to_tag=ok.to_tag, cseq=invite.cseq.seq, branch=branch,
+                        call_id=invite.call_id, from_tag=invite.from_tag or "ftag", body=body)
+
+
+def from_callee(ok: Response, method: str, cseq: int, *, branch: str, body: bytes = b"",
+                headers: Iterable[tuple[str, str]] = ()) -> Request:
+    """A request the callee of ``outgoing_call`` sends us in its dialog."""
+    return request_from(CALLEE, method, OUR_URI, call_id=ok.call_id, from_tag=ok.to_tag or "",
+                        to_tag=ok.from_tag, cseq=cseq, branch=branch, contact=CALLEE_CONTACT,
+                        headers=headers, body=body)
+
+
+def from_caller(ok: Response, method: str, cseq: int, *, branch: str, body: bytes = b"",
+                headers: Iterable[tuple[str, str]] = ()) -> Request:
+    """A request the caller of ``incoming_call`` sends us in its dialog."""
+    return request_from(CALLER, method, OUR_URI, call_id=ok.call_id, from_tag=ok.from_tag or "",
+                        to_tag=ok.to_tag, cseq=cseq, branch=branch, headers=headers, body=body)

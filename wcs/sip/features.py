@@ -23,7 +23,14 @@ from wcs.sip.uacore import Account, UaCore
 
 
 class CallFeatures:
-    """Mixed into UserAgent (which sets ``_core``, ``_invites`` and ``_config``)."""
+    """Mixed into UserAgent (which sets ``_core``, ``_invites`` and ``_config``).
+
+    The methods that start something (``reinvite``, ``update``, ``refer``, ``info``) raise
+    LocalProtocolError on a call that has ended; the ones that answer an event
+    (``answer_offer``, ``provide_offer``, ``reject_offer``, ``accept_refer``, ``reject_refer``,
+    ``notify_refer``) then do nothing, since the owner may still be draining events that came
+    before the CallEnded.
+    """
 
     _core: UaCore
     _invites: InviteManager

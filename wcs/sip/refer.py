@@ -262,6 +262,8 @@ class Transfers:
         return ref
 
     def accept_refer(self, session: InviteSession, now: float) -> None:
+        if session.ended:
+            return
         ref = self._pending(session, "accept a REFER")
         if ref.accepted:
             raise LocalProtocolError("the REFER was accepted already")
@@ -273,6 +275,8 @@ class Transfers:
         self._core.arm(session._handler, "refer-in", now + SUBSCRIPTION)
 
     def reject_refer(self, session: InviteSession, status: int, reason: str | None, now: float) -> None:
+        if session.ended:
+            return
         ref = self._pending(session, "reject a REFER")
         if ref.accepted or not 300 <= status <= 699:
             raise LocalProtocolError("reject_refer needs an unanswered REFER and a 3xx-6xx status")

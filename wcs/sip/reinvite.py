@@ -390,7 +390,10 @@ class Offers:
         self._core.emit(OfferReceived(session, sdp, method))
 
     def answer_offer(self, session: InviteSession, sdp: bytes, now: float) -> None:
-        """Answer the peer's pending offer: 200 to its re-INVITE/UPDATE, or the ACK to its 2xx."""
+        """Answer the peer's pending offer: 200 to its re-INVITE/UPDATE, or the ACK to its 2xx.
+        Ignored once the session has ended (the owner may still be draining its events)."""
+        if session.ended:
+            return
         state = session._offers
         peer = state.peer
         oa = session._oa
@@ -413,7 +416,10 @@ class Offers:
         raise LocalProtocolError(f"{session.id} has no offer to answer")
 
     def provide_offer(self, session: InviteSession, sdp: bytes, now: float) -> None:
-        """Our offer for the peer's offer-less re-INVITE (its ACK brings the answer)."""
+        """Our offer for the peer's offer-less re-INVITE (its ACK brings the answer); ignored once
+        the session has ended."""
+        if session.ended:
+            return
         state = session._offers
         peer = state.peer
         if peer is None or peer.sdp is not None:
@@ -426,7 +432,10 @@ class Offers:
 
     def reject_offer(self, session: InviteSession, now: float, status: int = 488, reason: str | None = None,
                      headers: tuple[tuple[str, str], ...] = ()) -> None:
-        """Refuse the pending offer (or offer request); the session stays as it was (§14.2)."""
+        """Refuse the pending offer (or offer request); the session stays as it was (§14.2).
+        Ignored once the session has ended."""
+        if session.ended:
+            return
         state = session._offers
         peer = state.peer
         oa = session._oa
