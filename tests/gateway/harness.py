@@ -50,6 +50,9 @@ class FakeMedia:
     released: list[str] = field(default_factory=list)
     held: dict[str, bool] = field(default_factory=dict)
     fail_allocation: bool = False
+    #: what send_dtmf answers (True: telephone-event negotiated) and what it was asked
+    dtmf_ok: bool = True
+    dtmf: list[tuple[str, str]] = field(default_factory=list)
 
     def allocate(self, call_id: str, sip_streams: int, now: float) -> MediaAllocation:
         from wcs.gateway.media import MediaError
@@ -71,6 +74,14 @@ class FakeMedia:
 
     def release(self, call_id: str) -> None:
         self.released.append(call_id)
+
+    def send_dtmf(self, call_id: str, digits: str, now: float, *, duration: float = 0.1) -> bool:
+        if self.dtmf_ok:
+            self.dtmf.append((call_id, digits))
+        return self.dtmf_ok
+
+    def stats(self, call_id: str) -> dict[str, object] | None:
+        return {"call": call_id} if call_id in self.allocated else None
 
 
 class World:

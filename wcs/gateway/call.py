@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..sdp.model import SessionDescription
+from ..sdp.negotiate import VersionedOrigin
+from ..sdp.webrtc import StreamPlan
 from ..sip.invite import InviteSession
 from .media import MediaAllocation
 
@@ -75,6 +77,25 @@ class Call:
     #: the SDK's ``sipSDP`` lines for the SIP-side SDP
     extra_lines: list[str] = field(default_factory=list)
     custom: Any = None
+    #: the negotiated streams (what the relay runs), and the browser's DTLS/ICE parameters
+    plans: list[StreamPlan] = field(default_factory=list)
+    fingerprints: list[tuple[str, str]] = field(default_factory=list)
+    ice: tuple[str, str] | None = None
+    #: our SIP-side o= numbering and the last SDP we sent on the SIP side (RFC 3264 §8)
+    origin: VersionedOrigin | None = None
+    sip_local: SessionDescription | None = None
+    #: we hold the call (browser hold / REST); the SIP peer holds it
+    held: bool = False
+    remote_held: bool = False
+    #: the hold state a re-INVITE of ours is asking for, while it is in flight
+    pending_hold: bool | None = None
+    #: a blind transfer of ours in progress (its target), and the socket the SDK call lives on
+    transfer_target: str | None = None
+    socket: str | None = None
+    #: DTMF digits received from the SIP side (RFC 4733 events and INFO)
+    dtmf_received: str = ""
+    #: the INVITE session replacing ``sip`` while the SIP peer transfers us (REFER)
+    replacing: InviteSession | None = None
 
     @property
     def terminal(self) -> bool:
@@ -102,4 +123,8 @@ class Call:
             data["info"] = self.info
         if self.custom is not None:
             data["custom"] = self.custom
+        if self.dtmf_received:
+            data["dtmfReceived"] = self.dtmf_received
+        if self.transfer_target is not None:
+            data["target"] = self.transfer_target
         return data

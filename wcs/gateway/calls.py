@@ -28,13 +28,24 @@ from dataclasses import replace
 
 from ..entropy import Entropy, random_uint
 from ..sdp.errors import NoCommonCodec, SdpError
+from ..sdp.negotiate import VersionedOrigin
 from ..sdp.parse import parse_sdp
 from ..sdp.policy import CodecPolicy
 from ..sdp.webrtc import (
+    StreamPlan,
     sip_answer_from_webrtc,
     sip_offer_from_webrtc,
     webrtc_answer_from_sip,
     webrtc_offer_from_sip,
+)
+from ..sip.events import (
+    AnswerReceived,
+    InfoReceived,
+    OfferNeeded,
+    OfferReceived,
+    ReferReceived,
+    ReinviteDone,
+    TransferProgress,
 )
 from ..sip.ua import UserAgent
 from ..sip.uacore import CallAnswered, CallEnded, CallProgress, IncomingCall
@@ -52,6 +63,7 @@ from .call import (
 from .identity import IdentityError, target_uri
 from .media import (
     DtmfDetected,
+    KeyframeNeeded,
     MediaAllocation,
     MediaController,
     MediaError,
@@ -61,18 +73,24 @@ from .media import (
     remote_fingerprints,
     remote_ice_credentials,
 )
+from .midcall import MidCall
 from .outbox import Outbox
 from .protocol import CallRequest
 from .session import ClientSession
 from .settings import Settings
 
-__all__ = ["CallControl"]
+__all__ = ["CALL_EVENTS", "CallControl", "CallEvent"]
 
 log = logging.getLogger("wcs.gateway")
 call_log = logging.getLogger("wcs.call")
 
 #: finds the session an incoming INVITE is for: (contact id from our Contact, user) → session
 SessionFinder = Callable[[str | None, str | None], ClientSession | None]
+#: the user-agent events about an INVITE session that call control handles
+CallEvent = (CallProgress | CallAnswered | CallEnded | ReinviteDone | OfferReceived | OfferNeeded
+             | AnswerReceived | TransferProgress | ReferReceived | InfoReceived)
+CALL_EVENTS = (CallProgress, CallAnswered, CallEnded, ReinviteDone, OfferReceived, OfferNeeded,
+               AnswerReceived, TransferProgress, ReferReceived, InfoReceived)
 
 
 class CallControl:
@@ -87,10 +105,11 @@ class CallControl:
         self.policy = policy
         self._entropy = entropy
         self._timers = timers
-        self._outbox = outbox
+        self.outbox = outbox
         self._find_session = find_session
         self._contact_param = contact_param
         self._calls: dict[str, Call] = {}
+        self.midcall = MidCall(self)
 
     @property
     def calls(self) -> list[Call]:
@@ -104,7 +123,7 @@ class CallControl:
     def place(self, session: ClientSession, request: CallRequest, now: float) -> None:
         """A ``call`` frame: TRYING at once, then the INVITE (or FAILED with the cause)."""
         if request.callId in self._calls:
-            self._outbox.send_to(session, "fail", {"apiMethod": "CallStatusEvent", "callId": request.callId,
+            self.outbox.send_to(session, "fail", {"apiMethod": "CallStatusEvent", "callId": request.callId,
                                                    "status": "FAILED", "info": "Duplicate callId"})
             return
         account = session.account
@@ -113,14 +132,14 @@ class CallControl:
                     callee=str(request.callee if request.callee is not None else ""),
                     visible_name=request.visibleName, has_audio=request.hasAudio,
                     has_video=request.hasVideo, created=now, extra_lines=list(request.sipSDP or []),
-                    custom=request.custom)
+                    custom=request.custom, socket=session.socket)
         self._add(call)
-        self._set_status(call, "TRYING")
+        self.set_status(call, "TRYING")
         if account is None:
-            self._finish(call, "FAILED", "No SIP account in this session")
+            self.finish(call, "FAILED", "No SIP account in this session")
             return
         if session.register_required and not session.registered:
-            self._finish(call, "FAILED", "Not registered")
+            self.finish(call, "FAILED", "Not registered")
             return
         try:
             target = target_uri(request.callee, account)
@@ -131,7 +150,7 @@ class CallControl:
             call.media = self._allocate(call.id, len(offer.media), now)
             call.sip_offer = sip_offer_from_webrtc(offer, call.media.sip, self.policy, call.extra_lines)
         except (IdentityError, SdpError, MediaError) as exc:
-            self._finish(call, "FAILED", _failure_info(exc))
+            self.finish(call, "FAILED", _failure_info(exc))
             return
         caller = replace(account, display_name=request.visibleName or account.display_name)
         call.sip = self.ua.invite(caller, target, bytes(call.sip_offer), now)
@@ -154,14 +173,17 @@ class CallControl:
             answer, plans = webrtc_answer_from_sip(sip_answer, call.webrtc_offer, call.media.webrtc,
                                                    sip_offer=call.sip_offer)
         except SdpError as exc:
-            self._hang_up_sip(call, now)
-            self._finish(call, "FAILED", _failure_info(exc))
+            self.hang_up_sip(call, now)
+            self.finish(call, "FAILED", _failure_info(exc))
             return False
-        self.media.connect(call.id, plans, fingerprints=remote_fingerprints(call.webrtc_offer),
-                           ice=remote_ice_credentials(call.webrtc_offer), now=now)
+        if call.origin is None and call.sip_offer is not None:
+            call.origin, call.sip_local = VersionedOrigin.adopt(call.sip_offer), call.sip_offer
+        call.fingerprints = remote_fingerprints(call.webrtc_offer)
+        call.ice = remote_ice_credentials(call.webrtc_offer)
+        self.connect_media(call, plans, now)
         if not call.answer_sent:
             call.answer_sent = True
-            self._outbox.send_to(call.session, "setRemoteSDP", call.id, str(answer), False)
+            self.outbox.send_to(call.session, "setRemoteSDP", call.id, str(answer), False)
         return True
 
     # ------------------------------------------------------------------ incoming
@@ -181,7 +203,8 @@ class CallControl:
         call = Call(id=_uuid(self._entropy), session=session, incoming=True,
                     caller=caller_uri.user or str(caller_uri),
                     callee=session.account.user if session.account else "",
-                    visible_name=request.from_.display_name or caller_uri.user, created=now)
+                    visible_name=request.from_.display_name or caller_uri.user, created=now,
+                    socket=session.socket)
         call.sip = sip
         sip.user_data = call
         try:
@@ -199,14 +222,14 @@ class CallControl:
         self.ua.ring(sip, now)
         call_log.info("call %s incoming %s -> %s", call.id, call.caller, call.callee)
         # the SDP must reach the SDK before notifyIncomingCall (websdk-protocol.md §2.4)
-        self._outbox.send_to(session, "setRemoteSDP", call.id, str(call.webrtc_offer), False)
+        self.outbox.send_to(session, "setRemoteSDP", call.id, str(call.webrtc_offer), False)
         call.answer_sent = True
         call.status = "RING"
         payload = {key: value for key, value in call.describe().items()
                    if key in ("callId", "incoming", "caller", "callee", "visibleName", "status",
                               "hasAudio", "hasVideo", "mediaProvider")}
-        self._outbox.send_to(session, "notifyIncomingCall", payload)
-        self._set_status(call, "RING", force=True)
+        self.outbox.send_to(session, "notifyIncomingCall", payload)
+        self.set_status(call, "RING", force=True)
         self._timers.schedule(("ring", call.id), now + self.settings.ring_timeout)
 
     def _refuse(self, call: Call, exc: SdpError | MediaError, now: float) -> None:
@@ -236,12 +259,13 @@ class CallControl:
                                                        extra_lines=list(request.sipSDP or []))
         except SdpError as exc:
             self.ua.reject(call.sip, 488, "Not Acceptable Here", now)
-            self._finish(call, "FAILED", _failure_info(exc))
+            self.finish(call, "FAILED", _failure_info(exc))
             return
-        self.media.connect(call.id, plans, fingerprints=remote_fingerprints(answer),
-                           ice=remote_ice_credentials(answer), now=now)
+        call.fingerprints, call.ice = remote_fingerprints(answer), remote_ice_credentials(answer)
+        call.origin, call.sip_local = VersionedOrigin.adopt(sip_answer), sip_answer
+        self.connect_media(call, plans, now)
         self.ua.answer(call.sip, bytes(sip_answer), now)
-        self._set_status(call, "PENDING", notify=False)
+        self.set_status(call, "PENDING", notify=False)
 
     def ring_timeout(self, call_id: str, now: float) -> None:
         """Nobody answered within ``ring_timeout``: give up on the call."""
@@ -252,10 +276,10 @@ class CallControl:
             if call.status != "RING":
                 return  # the browser answered; the 200 OK is on its way
             self.ua.reject(call.sip, 480, "Temporarily Unavailable", now)
-            self._finish(call, "FINISH", "No answer")
+            self.finish(call, "FINISH", "No answer")
         else:
             self.ua.cancel_or_bye(call.sip, now)
-            self._finish(call, "FAILED", "No answer")
+            self.finish(call, "FAILED", "No answer")
 
     # ------------------------------------------------------------------ hang-up
 
@@ -264,11 +288,11 @@ class CallControl:
         call = self._calls.get(call_id)
         if call is None or call.terminal:
             return False
-        self._hang_up_sip(call, now)
-        self._finish(call, "FINISH", info)
+        self.hang_up_sip(call, now)
+        self.finish(call, "FINISH", info)
         return True
 
-    def _hang_up_sip(self, call: Call, now: float) -> None:
+    def hang_up_sip(self, call: Call, now: float) -> None:
         sip = call.sip
         if sip is None or sip.ended:
             return
@@ -279,11 +303,29 @@ class CallControl:
 
     # ------------------------------------------------------------------ SIP events
 
-    def sip_event(self, event: CallProgress | CallAnswered | CallEnded, now: float) -> None:
+    def sip_event(self, event: CallEvent, now: float) -> None:
+        """A user-agent event about one of our INVITE sessions."""
         call = event.session.user_data
         if not isinstance(call, Call) or call.terminal:
             return
-        if isinstance(event, CallProgress):
+        mid = self.midcall
+        if call.replacing is event.session and isinstance(event, CallProgress | CallAnswered | CallEnded):
+            mid.replacement_event(call, event, now)
+        elif isinstance(event, ReinviteDone):
+            mid.reinvite_done(call, event, now)
+        elif isinstance(event, OfferReceived):
+            mid.offer_received(call, event, now)
+        elif isinstance(event, OfferNeeded):
+            mid.offer_needed(call, event, now)
+        elif isinstance(event, AnswerReceived):
+            mid.answer_received(call, event, now)
+        elif isinstance(event, TransferProgress):
+            mid.transfer_progress(call, event, now)
+        elif isinstance(event, ReferReceived):
+            mid.refer_received(call, event, now)
+        elif isinstance(event, InfoReceived):
+            mid.info_received(call, event)
+        elif isinstance(event, CallProgress):
             self._progress(call, event, now)
         elif isinstance(event, CallAnswered):
             self._answered(call, event.sdp, now)
@@ -299,7 +341,7 @@ class CallControl:
         else:
             status = "RING_MEDIA" if event.sdp else "RING"
         if event.status > 100:
-            self._set_status(call, status)
+            self.set_status(call, status)
 
     def _answered(self, call: Call, sdp: bytes | None, now: float) -> None:
         call.sip_status, call.sip_message = 200, "OK"
@@ -308,22 +350,22 @@ class CallControl:
                 if not self._answer_browser(call, sdp, now):
                     return
             elif not call.answer_sent:
-                self._hang_up_sip(call, now)
-                self._finish(call, "FAILED", "No SDP in the answer")
+                self.hang_up_sip(call, now)
+                self.finish(call, "FAILED", "No SDP in the answer")
                 return
         call.established_at = now
         self._timers.cancel(("ring", call.id))
-        self._set_status(call, "ESTABLISHED")
+        self.set_status(call, "ESTABLISHED")
 
     def _ended(self, call: Call, event: CallEnded) -> None:
         call.sip_status, call.sip_message = event.status, event.reason
         if event.cause in ("remote-bye", "local-bye", "cancelled"):
-            self._finish(call, "FINISH", NORMAL_CLEARING)
+            self.finish(call, "FINISH", NORMAL_CLEARING)
         elif event.cause == "timeout":
-            self._finish(call, "FAILED", REQUEST_TIMEOUT)
+            self.finish(call, "FAILED", REQUEST_TIMEOUT)
         else:
             info = f"{event.status} {event.reason}" if event.status else event.reason
-            self._finish(call, finish_status(event.status), info)
+            self.finish(call, finish_status(event.status), info)
 
     # ------------------------------------------------------------------ media events
 
@@ -337,23 +379,33 @@ class CallControl:
                           f": {event.error}" if event.error else "")
             if event.state == "failed":
                 info = ICE_ERROR if event.error and "ICE" in event.error else f"Media failed: {event.error}"
-                self._hang_up_sip(call, now)
-                self._finish(call, "FAILED", info)
+                self.hang_up_sip(call, now)
+                self.finish(call, "FAILED", info)
         elif isinstance(event, DtmfDetected):
-            call_log.info("call %s DTMF %r from the %s side (%.0f ms)", call.id, event.digit, event.leg,
-                          event.duration * 1000)
+            if event.leg == "sip":
+                self.midcall.dtmf_received(call, event.digit, f"RFC 4733, {event.duration * 1000:.0f} ms")
+            else:
+                call_log.info("call %s DTMF %r from the browser (%.0f ms)", call.id, event.digit,
+                              event.duration * 1000)
+        elif isinstance(event, KeyframeNeeded):
+            self.midcall.keyframe_needed(call, now)
         elif isinstance(event, MediaTimeout):
             call_log.info("call %s no RTP from the %s side for %g s", call.id, event.leg, event.seconds)
-            self._hang_up_sip(call, now)
-            self._finish(call, "FAILED", RTP_ACTIVITY)
+            self.hang_up_sip(call, now)
+            self.finish(call, "FAILED", RTP_ACTIVITY)
 
     # ------------------------------------------------------------------ status
+
+    def connect_media(self, call: Call, plans: list[StreamPlan], now: float) -> None:
+        """(Re)start the call's relay with ``plans`` (continuity is the relay's job)."""
+        call.plans = list(plans)
+        self.media.connect(call.id, call.plans, fingerprints=call.fingerprints, ice=call.ice, now=now)
 
     def _add(self, call: Call) -> None:
         self._calls[call.id] = call
         call.session.calls[call.id] = call
 
-    def _set_status(self, call: Call, status: str, *, force: bool = False, notify: bool = True) -> None:
+    def set_status(self, call: Call, status: str, *, force: bool = False, notify: bool = True) -> None:
         if call.status == status and not force:
             return
         call.status = status
@@ -362,11 +414,11 @@ class CallControl:
         call_log.info("call %s %s (%s %s -> %s)%s%s", call.id, status,
                       "in" if call.incoming else "out", call.caller, call.callee, sip, info)
         if notify:
-            self._outbox.send_to(call.session, STATUS_FRAME.get(status, "ring"), call.describe())
+            self.outbox.send_to(call.session, STATUS_FRAME.get(status, "ring"), call.describe())
 
-    def _finish(self, call: Call, status: str, info: str) -> None:
+    def finish(self, call: Call, status: str, info: str) -> None:
         call.info = info
-        self._set_status(call, status)
+        self.set_status(call, status)
         self._timers.cancel(("ring", call.id))
         self.media.release(call.id)
         self._calls.pop(call.id, None)

@@ -36,14 +36,14 @@ from typing import Any
 from ..entropy import Entropy, SystemEntropy, random_token
 from ..sdp.policy import CodecPolicy
 from ..sip.ua import UserAgent
-from ..sip.uacore import CallAnswered, CallEnded, CallProgress, IncomingCall, RegistrationChanged, UaEvent
+from ..sip.uacore import IncomingCall, RegistrationChanged, UaEvent
 from ..timers import TimerHeap
 from .call import Call
-from .calls import CallControl
+from .calls import CALL_EVENTS, CallControl
 from .identity import IdentityError, account_from_connection
 from .media import MediaController, MediaEvent
 from .outbox import CloseSocket, Outbox, SendFrame, SocketAction
-from .protocol import CallRef, ConnectionRequest, SignalingError, decode_frame
+from .protocol import CallRef, ConnectionRequest, DtmfRequest, SignalingError, TransferRequest, decode_frame
 from .session import ClientSession
 from .settings import Settings
 
@@ -90,6 +90,10 @@ class Gateway:
             "call": self.call_control.place,
             "answer": self.call_control.answer,
             "hangup": self._on_hangup,
+            "hold": lambda session, request, now: self._on_hold(session, request, True, now),
+            "unhold": lambda session, request, now: self._on_hold(session, request, False, now),
+            "sendDtmf": self._on_dtmf,
+            "transfer": self._on_transfer,
         }
 
     # ------------------------------------------------------------------ outputs and queries
@@ -143,6 +147,22 @@ class Gateway:
     def terminate(self, call_id: str, now: float) -> bool:
         """Hang up a call (REST ``/call/terminate``); False if there is no such call."""
         return self.call_control.hangup(call_id, now)
+
+    def hold(self, call_id: str, held: bool, now: float) -> str | None:
+        """Hold or resume a call (REST); returns what prevents it, or None."""
+        call = self.call_control.get(call_id)
+        return self.call_control.midcall.hold(call, held, now) if call else f"call {call_id} not found"
+
+    def transfer(self, call_id: str, target: str, now: float) -> str | None:
+        """Blind-transfer a call (REST); returns what prevents it, or None."""
+        call = self.call_control.get(call_id)
+        return self.call_control.midcall.transfer(call, target, now) if call else f"call {call_id} not found"
+
+    def send_dtmf(self, call_id: str, digits: str, kind: str, now: float) -> str | None:
+        """Send DTMF on a call (REST); ``kind`` RFC2833 or INFO; returns what prevents it, or None."""
+        call = self.call_control.get(call_id)
+        return (self.call_control.midcall.send_dtmf(call, digits, kind, now) if call
+                else f"call {call_id} not found")
 
     # ------------------------------------------------------------------ WebSocket input
 
@@ -199,6 +219,29 @@ class Gateway:
             self.call_control.hangup(request.callId, now)
         # a finished or unknown call is ignored (websdk-protocol.md §2.5)
 
+    def _on_hold(self, session: ClientSession, request: CallRef, held: bool, now: float) -> None:
+        # `hold` (also with holdForTransfer) and `unhold` frames
+        self._mid_call(session, request.callId, "hold" if held else "unhold",
+                       lambda call: self.call_control.midcall.hold(call, held, now))
+
+    def _on_dtmf(self, session: ClientSession, request: DtmfRequest, now: float) -> None:
+        self._mid_call(session, request.callId, "sendDtmf", lambda call: self.call_control.midcall.send_dtmf(
+            call, str(request.dtmf), request.type, now))
+
+    def _on_transfer(self, session: ClientSession, request: TransferRequest, now: float) -> None:
+        self._mid_call(session, request.callId, "transfer", lambda call: self.call_control.midcall.transfer(
+            call, str(request.target), now))
+
+    def _mid_call(self, session: ClientSession, call_id: str, api: str,
+                  action: Callable[[Call], str | None]) -> None:
+        call = session.calls.get(call_id)
+        if call is None:
+            return  # a finished or unknown call is ignored
+        problem = action(call)
+        if problem is not None:
+            self._outbox.send_to(session, "fail", {"apiMethod": api, "callId": call_id, "status": "FAILED",
+                                                   "info": problem})
+
     # ------------------------------------------------------------------ SIP and media input
 
     def sip_event(self, event: UaEvent, now: float) -> None:
@@ -208,7 +251,7 @@ class Gateway:
                 self._registration_changed(event)
             elif isinstance(event, IncomingCall):
                 self.call_control.incoming(event, now)
-            elif isinstance(event, CallProgress | CallAnswered | CallEnded):
+            elif isinstance(event, CALL_EVENTS):
                 self.call_control.sip_event(event, now)
         except Exception:  # never let one call's surprise stop the others
             log.exception("error handling %r", event)
