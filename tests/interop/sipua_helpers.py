@@ -1,13 +1,16 @@
-"""Small private rig for the user agent interop tests: one Kamailio and baresip UAs on 127.0.0.1.
+"""Small private rig for the user agent interop tests: one Kamailio and baresip UAs on 127.0.0.1,
+and what the tests share about our own UA (account, SDP, event recorder, SIP trace, the endpoint).
 
 Separate from the project-wide rig (tests/interop/rig/) so these tests use their own ports:
 Kamailio on 127.0.0.1:5160 (UDP), baresip ctrl_tcp on 4544/4545.  Every process is started
 in its own process group, logs into the test's directory and is stopped (SIGTERM, then
-SIGKILL) by the id this module got when it started it.
+SIGKILL) by the id this module got when it started it.  The ``*_fixture`` generators are the
+bodies of the test modules' fixtures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import json
 import os
@@ -16,9 +19,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from wcs.aio.sip import SipUdpEndpoint, create_sip_endpoint
+from wcs.sip.message import Request, Response, parse_message
+from wcs.sip.transport import Address
+from wcs.sip.ua import Account, UaEvent
 
 LOOPBACK = "127.0.0.1"
 KAMAILIO_PORT = 5160
@@ -309,3 +317,116 @@ class Baresip:
 
     def log(self) -> str:
         return self.proc.text() if self.proc else ""
+
+
+# ---------------------------------------------------------------- our UA (1001)
+
+DOMAIN = f"{LOOPBACK}:{KAMAILIO_PORT}"
+PROXY = Address(LOOPBACK, KAMAILIO_PORT)
+SDP = (b"v=0\r\no=wcs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       b"m=audio 40998 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+       b"a=sendrecv\r\n")
+
+
+def account(password: str | None = None) -> Account:
+    return Account("1001", DOMAIN, password=PASSWORDS["1001"] if password is None else password,
+                   display_name="wcs test", proxy=PROXY)
+
+
+class Trace:
+    """Every datagram our endpoint sent or received, first lines kept for assertions."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.raw: list[str] = []
+
+    def __call__(self, direction: str, data: bytes, address: Address) -> None:
+        self.raw.append(f"--- {direction} {address.host}:{address.port}\n"
+                        + data.decode("utf-8", "replace"))
+        if data.strip():
+            self.lines.append((direction, data.split(b"\r\n", 1)[0].decode("utf-8", "replace")))
+
+    def first_lines(self, direction: str, pattern: str) -> list[str]:
+        return [line for d, line in self.lines if d == direction and re.match(pattern, line)]
+
+    def messages(self, direction: str) -> list[Request | Response]:
+        out = []
+        for text in self.raw:
+            head, _, body = text.partition("\n")
+            if head.startswith(f"--- {direction}") and body.strip():
+                out.append(parse_message(body.encode()))
+        return out
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[UaEvent] = []
+        self._changed = asyncio.Event()
+        self.react: Callable[[UaEvent], None] = lambda event: None
+
+    def __call__(self, event: UaEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+        self.react(event)
+
+    async def wait_for(self, kind: type[UaEvent], timeout: float = 10.0,
+                       match: Callable[[Any], bool] = lambda event: True) -> Any:
+        async def scan() -> UaEvent:
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind) and match(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+
+# ---------------------------------------------------------------- fixture bodies and running
+
+
+def kamailio_fixture(workdir: Path) -> Iterator[Kamailio]:
+    kam = Kamailio(workdir).start()
+    try:
+        yield kam
+    finally:
+        kam.stop()
+
+
+def trace_fixture(kamailio: Kamailio, rig_log: Any) -> Trace:
+    t = Trace()
+    rig_log.add_file("kamailio (sipua)", kamailio.workdir / "kamailio.log")
+    rig_log.add_source("our SIP trace", lambda: "\n".join(t.raw), first=True)
+    return t
+
+
+def baresip_fixture(tmp_path: Path, rig_log: Any) -> Iterator[Callable[..., Baresip]]:
+    started: list[Baresip] = []
+
+    def make(user: str = "1002", answermode: str = "auto", ctrl_port: int = 4545) -> Baresip:
+        bs = Baresip(tmp_path / f"baresip-{user}", user, ctrl_port, answermode=answermode)
+        started.append(bs)
+        rig_log.add_file(f"baresip {user}", bs.workdir / "baresip.log", offset=0)
+        return bs.start()
+
+    try:
+        yield make
+    finally:
+        for bs in started:
+            bs.stop()
+
+
+def run(main: Callable[[], Awaitable[None]], timeout: float = 60.0) -> None:
+    async def guarded() -> None:
+        await asyncio.wait_for(main(), timeout)
+
+    asyncio.run(guarded())
+
+
+async def endpoint(rec: Recorder, trace: Trace) -> SipUdpEndpoint:
+    return await create_sip_endpoint(LOOPBACK, 0, rec, trace=trace, user_agent="wcs-interop")
+
+
+async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll a blocking check (baresip ctrl, kamcmd) in a thread so our endpoint keeps running."""
+    return await asyncio.to_thread(wait_until, check, timeout, what, 0.1)

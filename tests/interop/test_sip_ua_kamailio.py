@@ -9,139 +9,48 @@ to a port nobody listens on.
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wcs.aio.sip import SipUdpEndpoint, create_sip_endpoint
-from wcs.sip.message import Request, Response, parse_message
-from wcs.sip.transport import Address
-from wcs.sip.ua import (
-    Account,
-    CallAnswered,
-    CallEnded,
-    CallProgress,
-    IncomingCall,
-    RegistrationChanged,
-    UaEvent,
+from wcs.sip.message import Request, Response
+from wcs.sip.ua import CallAnswered, CallEnded, CallProgress, IncomingCall, RegistrationChanged, UaEvent
+
+from .sipua_helpers import (
+    DOMAIN,
+    LOOPBACK,
+    SDP,
+    Baresip,
+    Kamailio,
+    Recorder,
+    Trace,
+    account,
+    baresip_fixture,
+    endpoint,
+    kamailio_fixture,
+    run,
+    trace_fixture,
+    until,
 )
 
-from .sipua_helpers import KAMAILIO_PORT, LOOPBACK, PASSWORDS, Baresip, Kamailio, wait_until
-
 pytestmark = pytest.mark.interop
-
-DOMAIN = f"{LOOPBACK}:{KAMAILIO_PORT}"
-PROXY = Address(LOOPBACK, KAMAILIO_PORT)
-SDP = (b"v=0\r\no=wcs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-       b"m=audio 40998 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-       b"a=sendrecv\r\n")
-
-
-def account(password: str | None = None) -> Account:
-    return Account("1001", DOMAIN, password=PASSWORDS["1001"] if password is None else password,
-                   display_name="wcs test", proxy=PROXY)
-
-
-class Trace:
-    """Every datagram our endpoint sent or received, first lines kept for assertions."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-        self.raw: list[str] = []
-
-    def __call__(self, direction: str, data: bytes, address: Address) -> None:
-        self.raw.append(f"--- {direction} {address.host}:{address.port}\n"
-                        + data.decode("utf-8", "replace"))
-        if data.strip():
-            self.lines.append((direction, data.split(b"\r\n", 1)[0].decode("utf-8", "replace")))
-
-    def first_lines(self, direction: str, pattern: str) -> list[str]:
-        return [line for d, line in self.lines if d == direction and re.match(pattern, line)]
-
-    def messages(self, direction: str) -> list[Request | Response]:
-        out = []
-        for text in self.raw:
-            head, _, body = text.partition("\n")
-            if head.startswith(f"--- {direction}") and body.strip():
-                out.append(parse_message(body.encode()))
-        return out
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[UaEvent] = []
-        self._changed = asyncio.Event()
-        self.react: Callable[[UaEvent], None] = lambda event: None
-
-    def __call__(self, event: UaEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-        self.react(event)
-
-    async def wait_for(self, kind: type[UaEvent], timeout: float = 10.0,
-                       match: Callable[[Any], bool] = lambda event: True) -> Any:
-        async def scan() -> UaEvent:
-            while True:
-                for event in self.events:
-                    if isinstance(event, kind) and match(event):
-                        return event
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(scan(), timeout)
 
 
 @pytest.fixture(scope="module")
 def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kam = Kamailio(tmp_path_factory.mktemp("sipua-kamailio")).start()
-    try:
-        yield kam
-    finally:
-        kam.stop()
+    yield from kamailio_fixture(tmp_path_factory.mktemp("sipua-kamailio"))
 
 
 @pytest.fixture
 def trace(kamailio: Kamailio, rig_log: Any) -> Trace:
-    t = Trace()
-    rig_log.add_file("kamailio (sipua)", kamailio.workdir / "kamailio.log")
-    rig_log.add_source("our SIP trace", lambda: "\n".join(t.raw), first=True)
-    return t
+    return trace_fixture(kamailio, rig_log)
 
 
 @pytest.fixture
 def baresip(tmp_path: Path, rig_log: Any, kamailio: Kamailio) -> Iterator[Callable[..., Baresip]]:
-    started: list[Baresip] = []
-
-    def make(user: str = "1002", answermode: str = "auto", ctrl_port: int = 4545) -> Baresip:
-        bs = Baresip(tmp_path / f"baresip-{user}", user, ctrl_port, answermode=answermode)
-        started.append(bs)
-        rig_log.add_file(f"baresip {user}", bs.workdir / "baresip.log", offset=0)
-        return bs.start()
-
-    try:
-        yield make
-    finally:
-        for bs in started:
-            bs.stop()
-
-
-def run(main: Callable[[], Awaitable[None]]) -> None:
-    async def guarded() -> None:
-        await asyncio.wait_for(main(), 60.0)
-
-    asyncio.run(guarded())
-
-
-async def endpoint(rec: Recorder, trace: Trace) -> SipUdpEndpoint:
-    return await create_sip_endpoint(LOOPBACK, 0, rec, trace=trace, user_agent="wcs-interop")
-
-
-async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll a blocking check (baresip ctrl, kamcmd) in a thread so our endpoint keeps running."""
-    return await asyncio.to_thread(wait_until, check, timeout, what, 0.1)
+    yield from baresip_fixture(tmp_path, rig_log)
 
 
 # ---------------------------------------------------------------- scenarios
