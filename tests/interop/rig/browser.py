@@ -134,6 +134,9 @@ class Phone:
     def unhold(self) -> None:
         self.js("() => wcs.unhold()")
 
+    def transfer(self, target: str) -> None:
+        self.js("t => wcs.transfer(t)", target)
+
     def disconnect(self) -> None:
         self.js("() => wcs.disconnect()")
 
@@ -147,12 +150,18 @@ class Phone:
                 if call_id is None or e.get("callId") == call_id]
 
     def wait_event(self, kind: str, status: str, timeout: float = 10.0, call_id: str | None = None,
-                   fail_on: tuple[str, ...] = ()) -> dict[str, Any]:
+                   fail_on: tuple[str, ...] = (), since_status: str | None = None) -> dict[str, Any]:
         """First event {kind, status} (optionally for `call_id`); AssertionError on timeout or when
-        an event with a status in `fail_on` arrives first (e.g. FAILED while waiting for ESTABLISHED)."""
+        an event with a status in `fail_on` arrives first (e.g. FAILED while waiting for ESTABLISHED).
+        `since_status`: only events after the last one with that status (e.g. ESTABLISHED after HOLD)."""
         end = time.monotonic() + timeout
         while True:
-            for e in self.events(kind):
+            events = self.events(kind)
+            if since_status is not None:
+                marks = [i for i, e in enumerate(events) if e.get("status") == since_status
+                         and (call_id is None or e.get("callId") in (None, call_id))]
+                events = events[marks[-1] + 1:] if marks else []
+            for e in events:
                 if call_id is not None and e.get("callId") not in (None, call_id):
                     continue
                 if e.get("status") == status:

@@ -5,7 +5,8 @@
 //   wcs.connect({url, login, authName, password, domain, outboundProxy, port, registerRequired,
 //                keepAlive})                        -> Flashphoner.init + createSession
 //   wcs.call(callee, {video:false})               -> callId of the new outgoing call
-//   wcs.answer(), wcs.hangup(), wcs.sendDTMF(d, type), wcs.hold(), wcs.unhold(), wcs.disconnect()
+//   wcs.answer(), wcs.hangup(), wcs.sendDTMF(d, type), wcs.hold(), wcs.unhold(), wcs.transfer(t),
+//   wcs.disconnect()
 //   wcs.stats()                                   -> inbound/outbound RTP stats of the live PC
 //   wcs.remoteAudioPeak(ms, expectHz)             -> FFT of the remote audio track (WebAudio)
 // Everything that happens is appended to wcs.events ({kind, status, t, ...}); t = performance.now().
@@ -225,6 +226,12 @@
     const call = current(callId);
     record({kind: "local", status: "UNHOLD", callId: call.id()});
     call.unhold();
+  };
+
+  wcs.transfer = function (target, callId) {
+    const call = current(callId);
+    record({kind: "local", status: "TRANSFER", callId: call.id(), target});
+    call.transfer(target);
   };
 
   wcs.disconnect = function () {
