@@ -23,6 +23,7 @@ name the target was located for.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import ssl
@@ -382,8 +383,14 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
     settings = tls or TlsSettings()
     endpoint = SipEndpoint(on_event, trace, tls=settings, connect_timeout=connect_timeout,
                            idle_timeout=idle_timeout)
-    udp_transport, _ = await loop.create_datagram_endpoint(lambda: endpoint,
-                                                           local_addr=(local_host, local_port))
+    udp_sock, tcp_sock = await _bind_pair(local_host, local_port, tcp and tcp_port is None)
+    try:
+        udp_transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=udp_sock)
+    except BaseException:
+        udp_sock.close()
+        if tcp_sock is not None:
+            tcp_sock.close()
+        raise
     try:
         sockname = udp_transport.get_extra_info("sockname")
         host = advertised_host or str(sockname[0])
@@ -391,13 +398,14 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
             raise ValueError("bound to a wildcard address: give advertised_host")
         udp_port = int(sockname[1])
         bound = {"udp": udp_port}
-        if tcp:
-            port = udp_port if tcp_port is None else tcp_port
-            bound["tcp"] = await _listen(endpoint, "tcp", local_host, port)
+        if tcp_sock is not None:
+            bound["tcp"] = await _listen(endpoint, "tcp", tcp_sock)
+        elif tcp and tcp_port is not None:
+            bound["tcp"] = await _listen(endpoint, "tcp", (local_host, tcp_port))
         context = server_context(settings)
         if context is not None:
             port = tls_port if tls_port is not None else (udp_port + 1 if local_port else 0)
-            bound["tls"] = await _listen(endpoint, "tls", local_host, port, context)
+            bound["tls"] = await _listen(endpoint, "tls", (local_host, port), context)
         for name, port_wanted, ctx in (("ws", ws_port, None), ("wss", wss_port, context)):
             if port_wanted is None:
                 continue
@@ -423,12 +431,50 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
     return endpoint
 
 
-async def _listen(endpoint: SipEndpoint, name: str, host: str, port: int,
+async def _bind_pair(host: str, port: int, tcp: bool) -> tuple[socket.socket, socket.socket | None]:
+    """A UDP socket on ``host:port`` and, with ``tcp``, a listening TCP socket on the same port.
+
+    With port 0 the kernel picks the UDP port, which TCP may already use: then both are
+    dropped and another pair is tried (a bounded number of times).
+    """
+    loop = asyncio.get_running_loop()
+    info = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE))[0]
+    family, address = info[0], info[4]
+    for attempt in range(20):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            udp.bind(address)
+        except OSError:
+            udp.close()
+            raise
+        if not tcp:
+            return udp, None
+        stream = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            stream.bind(udp.getsockname())
+            stream.listen(128)
+            return udp, stream
+        except OSError as exc:
+            stream.close()
+            udp.close()
+            if port or exc.errno != errno.EADDRINUSE or attempt == 19:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _listen(endpoint: SipEndpoint, name: str, where: tuple[str, int] | socket.socket,
                   context: ssl.SSLContext | None = None) -> int:
-    """A TCP or TLS listener feeding the endpoint's pool; returns the bound port."""
+    """A TCP or TLS listener on ``(host, port)`` or a bound socket, feeding the pool; the bound port."""
     loop = asyncio.get_running_loop()
     pool = endpoint._pool
-    server = await loop.create_server(lambda: StreamConnection(pool, name), host, port,
-                                      ssl=context, reuse_address=True)
+
+    def factory() -> StreamConnection:
+        return StreamConnection(pool, name)
+
+    if isinstance(where, socket.socket):
+        server = await loop.create_server(factory, sock=where, ssl=context)
+    else:
+        server = await loop.create_server(factory, where[0], where[1], ssl=context, reuse_address=True)
     endpoint._servers.append(server)
     return int(server.sockets[0].getsockname()[1])
