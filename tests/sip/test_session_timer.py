@@ -185,3 +185,19 @@ def test_peer_refresh_reinvite_restarts_our_expiry_watch() -> None:
     peer.nothing_sent()
     when, sent = peer.next_send(300.0)
     assert when == 168.0 and [m.start_line().split()[0] for m, _ in sent] == ["BYE"]
+
+
+def test_peer_without_timers_cannot_turn_off_the_refreshes_we_chose() -> None:
+    peer = Peer()
+    session, _, ok = outgoing_call(peer)   # no timers at the callee: we refresh every 900 s (§7.2)
+    hold = from_callee(ok, "INVITE", 2, branch="z9hG4bKh1", body=SDP_ANSWER + b"a=sendonly\r\n")
+    peer.deliver(hold, at=500.0)   # a re-INVITE without Session-Expires or Supported: timer
+    peer.events()
+    peer.ua.answer_offer(session, SDP_OFFER + b"a=recvonly\r\n", 500.0)
+    ok2, _ = peer.take_response(200)
+    assert "Session-Expires" not in ok2.headers
+    ack = request_from(CALLER, "ACK", "sip:1001@192.0.2.10:5070", call_id=ok.call_id, from_tag="callee",
+                       to_tag=ok.from_tag, cseq=2, branch="z9hG4bKa2", contact=CALLEE_CONTACT)
+    peer.deliver(ack, at=500.1)
+    when, sent = peer.next_send(5000.0)
+    assert when == 1400.0 and [m.start_line().split()[0] for m, _ in sent] == ["INVITE"]

@@ -208,8 +208,9 @@ class SessionTimers:
         elif peer_supports and config.session_expires is not None:
             delta, refresher = max(config.session_expires, request_min), chosen
         else:
-            st.interval = st.refresher = None
-            self.start(session, now)
+            if st.refresher != LOCAL or peer_supports:
+                st.interval = st.refresher = None   # §9: nobody asked, no expiration
+            self.start(session, now)   # a peer without timers cannot stop the refreshes we chose (§7.2)
             return []
         st.interval, st.refresher = delta, refresher
         self.start(session, now)
