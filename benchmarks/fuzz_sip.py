@@ -589,39 +589,33 @@ def run_loop(run: Run) -> None:
 
 
 def run_atheris(run: Run) -> None:
+    """libFuzzer drives the inputs (coverage of every loaded Python function guides it);
+    this process ends itself after ``--inputs`` or ``--max-seconds`` with the summary."""
+    import os
+
     import atheris  # type: ignore[import-not-found]
 
     corpus_dir = ROOT / ".cache" / "fuzz-corpus"
     corpus_dir.mkdir(parents=True, exist_ok=True)
     for seed in run.seeds:
         (corpus_dir / hashlib.sha1(seed).hexdigest()[:16]).write_bytes(seed)
-    for name in REF_MODULES:  # coverage of the parser modules guides the search
-        atheris.instrument_func  # noqa: B018 - fail early if the API is missing
-        module = sys.modules.get(f"wcs.sip.{name}")
-        if module is not None:
-            for value in vars(module).values():
-                if callable(value) and getattr(value, "__module__", "") == module.__name__:
-                    if isinstance(value, type):
-                        for attr, member in vars(value).items():
-                            if callable(member) and hasattr(member, "__code__"):
-                                setattr(value, attr, atheris.instrument_func(member))
-                    elif hasattr(value, "__code__"):
-                        setattr(module, value.__name__, atheris.instrument_func(value))
+    FINDINGS.mkdir(parents=True, exist_ok=True)
+    atheris.instrument_all()
 
     def one_input(data: bytes) -> None:
-        run.one(data)
+        run.one(data)  # catches and records every finding itself: libFuzzer sees none
         if run.inputs % 50_000 == 0:
             run.progress()
         if run.done():
-            raise SystemExit(0)
+            run.progress()
+            print(json.dumps(run.summary("atheris")), flush=True)
+            os._exit(0)  # libFuzzer never returns from Fuzz()
 
-    argv = [sys.argv[0], f"-runs={run.args.inputs}", f"-max_total_time={int(run.args.max_seconds)}",
-            f"-seed={run.args.seed}", "-max_len=8192", "-rss_limit_mb=8192", str(corpus_dir)]
+    argv = [sys.argv[0], f"-max_total_time={int(run.args.max_seconds) + 600}",
+            f"-seed={run.args.seed}", "-max_len=8192", "-rss_limit_mb=8192",
+            f"-artifact_prefix={FINDINGS}/atheris-", str(corpus_dir)]
     atheris.Setup(argv, one_input)
-    try:
-        atheris.Fuzz()
-    except SystemExit:
-        pass
+    atheris.Fuzz()
 
 
 def main(argv: list[str] | None = None) -> int:
