@@ -259,7 +259,9 @@ class Offers:
             if op.method == "INVITE":
                 self._ack(session, op, None)
             self._clear(session, op)
-            if op.sdp is not None and body is None:
+            if op.sdp is None:   # an UPDATE without an offer: a refresh, no answer to take
+                self._finish(session, op, True, response.status, response.reason, None, now)
+            elif body is None:
                 self._finish(session, op, False, response.status, "No answer in 2xx", None, now)
             else:
                 self._finish(session, op, True, response.status, response.reason, body, now)
