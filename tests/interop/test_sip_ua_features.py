@@ -105,6 +105,11 @@ def received_requests(trace: Trace, method: str) -> list[Request]:
     return [m for m in trace.messages("recv") if isinstance(m, Request) and m.method == method]
 
 
+def baresip_event(phone: Baresip, kind: str) -> dict[str, Any] | None:
+    phone.poll()
+    return next((e for e in phone.events if e.get("type") == kind), None)
+
+
 async def wait_peer(phone: Pjsua2, match: Callable[[dict[str, Any]], bool], what: str,
                     timeout: float = 10.0) -> dict[str, Any]:
     return await asyncio.to_thread(phone.wait_event, match, timeout, what)
@@ -258,6 +263,30 @@ def test_info_dtmf_relay_reaches_pjsua2(kamailio: Kamailio, trace: Trace,
             assert done.request is handle and (done.ok, done.status) == (True, 200)
             dtmf = await wait_peer(bob, lambda e: e["event"] == "dtmf", "the DTMF digit")
             assert (dtmf["digit"], dtmf["method"]) == ("7", "info")
+            ep.cancel_or_bye(session)
+            await rec.wait_for(CallEnded)
+        finally:
+            ep.close()
+
+    run(main)
+
+
+def test_info_dtmf_relay_reaches_baresip(kamailio: Kamailio, trace: Trace,
+                                         baresip: Callable[..., Baresip]) -> None:
+    bob = baresip("1002")
+
+    async def main() -> None:
+        rec = Recorder()
+        ep = await endpoint(rec, trace)
+        try:
+            session = ep.invite(account(), f"sip:1002@{DOMAIN}", SDP)
+            await rec.wait_for(CallAnswered)
+            ep.ua.info(session, DTMF_RELAY, dtmf_relay_body("#"), now())
+            ep.flush()
+            done = await rec.wait_for(RequestDone)
+            assert (done.ok, done.status) == (True, 200)
+            event = await until(lambda: baresip_event(bob, "CALL_DTMF_START"), 5, "baresip's DTMF event")
+            assert event["param"] == "#"
             ep.cancel_or_bye(session)
             await rec.wait_for(CallEnded)
         finally:
