@@ -24,7 +24,7 @@ CORE = {"sip", "sdp", "rtp", "webrtc", "gateway"}
 NO_IO = {"asyncio", "socket", "time", "random", "aiohttp", "aioice", "selectors", "threading"}
 SINGLE_SITE = {"OpenSSL": "wcs/webrtc/dtls.py", "pylibsrtp": "wcs/rtp/srtp.py",
                "msgspec": "wcs/gateway/protocol.py", "av": "wcs/rtp/ffmpeg.py",
-               "opuslib": "wcs/rtp/codecs/opus.py"}
+               "opuslib": "wcs/rtp/codecs/opus.py", "dns": "wcs/aio/dns.py"}
 
 
 def _modules() -> list[pathlib.Path]:

@@ -38,7 +38,7 @@ from ..sip.uacore import UaEvent
 from ..webrtc.certificate import Certificate
 from .media import MediaManager
 from .rest import add_rest_routes
-from .sip import SipUdpEndpoint, create_sip_endpoint
+from .sip import SipEndpoint, TlsSettings, create_sip_endpoint
 
 __all__ = ["GatewayServer", "main", "parse_args"]
 
@@ -76,7 +76,7 @@ class GatewayServer:
         self._timer_at: float | None = None
         self._runners: list[web.AppRunner] = []
         self.gateway: Gateway | None = None
-        self.sip: SipUdpEndpoint | None = None
+        self.sip: SipEndpoint | None = None
         self.media: MediaManager | None = None
         #: the ports actually bound (settings may say 0: any free port)
         self.ws_port = settings.ws_port
@@ -86,8 +86,13 @@ class GatewayServer:
         settings = self.settings
         not_before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
         certificate = Certificate.generate(not_before)
-        self.sip = await create_sip_endpoint(settings.address, settings.sip_port, self._on_sip_event,
-                                             advertised_host=self.address, user_agent=settings.user_agent)
+        tls = TlsSettings(settings.tls_ca_file, settings.tls_server_name, settings.tls_verify,
+                          settings.sip_tls_cert_file, settings.sip_tls_key_file)
+        self.sip = await create_sip_endpoint(
+            settings.address, settings.sip_port, self._on_sip_event, advertised_host=self.address,
+            user_agent=settings.user_agent, tcp_port=settings.sip_tcp_port, tls=tls,
+            tls_port=settings.sip_tls_port, mtu_threshold=settings.sip_mtu_threshold,
+            dns_servers=list(settings.dns_servers) or None)
         self.media = MediaManager(settings, certificate, self.address, self._on_media_event)
         self.gateway = Gateway(settings, self.sip.ua, self.media)
         ws_app = web.Application()

@@ -273,7 +273,7 @@ class Gateway:
         account = None
         if has_sip:
             try:
-                account = account_from_connection(request)
+                account = account_from_connection(request, self.settings.sip_transport)
             except IdentityError as exc:
                 log.info("socket %s: connection refused: %s", sock.id, exc.reason)
                 self._outbox.send(sock.id, "fail", {"apiMethod": "ConnectionStatusEvent", "status": "FAILED",

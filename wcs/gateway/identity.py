@@ -36,6 +36,14 @@ class IdentityError(RemoteProtocolError):
         self.field = field
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_host(text: str) -> bool:
     host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     try:
@@ -81,11 +89,26 @@ def _user(value: str | None, field: str) -> str:
     return value
 
 
-def account_from_connection(conn: ConnectionRequest) -> Account:
+def _split_transport(text: str, default: str, field: str) -> tuple[str, str]:
+    """``host[:port][;transport=tcp]`` → (``host[:port]``, transport)."""
+    host, _, params = text.strip().partition(";")
+    transport = default
+    for param in params.split(";") if params else ():
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "transport":
+            transport = value.strip().lower()
+    if transport not in ("udp", "tcp", "tls"):
+        raise IdentityError(field, f"transport {transport!r} is not udp, tcp or tls")
+    return host, transport
+
+
+def account_from_connection(conn: ConnectionRequest, transport: str = "udp") -> Account:
     """Build the SIP account of a ``connection`` frame, or raise :class:`IdentityError`.
 
     Where requests go: the outbound proxy when one is given, else the domain; on
-    ``sipPort`` (default 5060), over UDP.
+    ``sipPort`` or the port in that host; over ``transport`` unless the outbound proxy
+    says ``;transport=tcp|tls|udp``.  With no port anywhere, an IP address gets 5060 (5061
+    over TLS) and a host name port 0: it is located through DNS (RFC 3263: NAPTR, SRV).
     """
     user = _user(conn.sipLogin, "sipLogin")
     auth_user = _user(conn.sipAuthenticationName, "sipAuthenticationName") \
@@ -95,9 +118,13 @@ def account_from_connection(conn: ConnectionRequest) -> Account:
     domain_host, domain_port = parse_host_port(conn.sipDomain, "sipDomain")
     port = _port(conn.sipPort, "sipPort") if conn.sipPort not in (None, "") else None
     if conn.sipOutboundProxy:
-        proxy_host, proxy_port = parse_host_port(conn.sipOutboundProxy, "sipOutboundProxy")
+        proxy, transport = _split_transport(conn.sipOutboundProxy, transport, "sipOutboundProxy")
+        proxy_host, proxy_port = parse_host_port(proxy, "sipOutboundProxy")
     else:
         proxy_host, proxy_port = domain_host, domain_port
+    port = port or proxy_port
+    if port is None:
+        port = (5061 if transport == "tls" else 5060) if _is_ip(proxy_host) else 0
     display = conn.sipVisibleName or None
     if display is not None and any(c in display for c in "\r\n\x00"):
         raise IdentityError("sipVisibleName", "it contains line breaks")
@@ -107,7 +134,7 @@ def account_from_connection(conn: ConnectionRequest) -> Account:
         auth_user=auth_user,
         password=conn.sipPassword or "",
         display_name=display,
-        proxy=Address(proxy_host, port or proxy_port or 5060, "udp"),
+        proxy=Address(proxy_host, port, transport),
     )
 
 

@@ -70,6 +70,22 @@ class Settings:
     sip_port: int = 5070
     media_port_from: int = 31000
     media_port_to: int = 32000
+    #: transport toward the SIP side unless the browser's outbound proxy says ";transport=…"
+    sip_transport: str = "udp"
+    #: TCP listener (default: the SIP port) and TLS listener (default: SIP port + 1, when
+    #: a certificate is set); our TLS certificate and key (PEM)
+    sip_tcp_port: int | None = None
+    sip_tls_port: int | None = None
+    sip_tls_cert_file: str | None = None
+    sip_tls_key_file: str | None = None
+    #: TLS client: verify servers against the system store plus this CA file, with SNI
+    tls_ca_file: str | None = None
+    tls_server_name: str | None = None
+    tls_verify: bool = True
+    #: RFC 3261 §18.1.1: requests over UDP larger than this go over TCP
+    sip_mtu_threshold: int = 1300
+    #: DNS servers for RFC 3263 lookups ("host" or "host:port"); empty = the system's
+    dns_servers: tuple[str, ...] = ()
     #: server ping period and how many unanswered pings close the socket
     keep_alive_interval: float = 5.0
     keep_alive_probes: int = 10
@@ -132,6 +148,11 @@ class Settings:
             raise SettingsError("the media port range needs at least 4 ports")
         if self.keep_alive_interval <= 0 or self.keep_alive_probes < 1:
             raise SettingsError("keep_alive interval and probes must be positive")
+        if self.sip_transport not in ("udp", "tcp", "tls"):
+            raise SettingsError(f"setting sip_transport: expected udp, tcp or tls, "
+                                f"got {self.sip_transport!r}")
+        if not 200 <= self.sip_mtu_threshold <= 65535:
+            raise SettingsError("setting sip_mtu_threshold: expected 200-65535")
         if self.rtp_activity_timeout <= 0 or self.rtp_activity_start_grace < 0:
             raise SettingsError("rtp_activity_timeout must be positive and its start grace not negative")
         self.codec_policy()
@@ -159,6 +180,17 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "register_expires": ("register_expires", int),
     "ring_timeout": ("ring_timeout", float),
     "user_agent": ("user_agent", str.strip),
+    "sip_transport": ("sip_transport", lambda s: s.strip().lower()),
+    "sip_use_tls": ("sip_transport", lambda s: "tls" if _bool(s) else "udp"),  # the WCS name
+    "sip_tcp_port": ("sip_tcp_port", _port),
+    "sip_tls_port": ("sip_tls_port", _port),
+    "sip_tls_cert_file": ("sip_tls_cert_file", str.strip),
+    "sip_tls_key_file": ("sip_tls_key_file", str.strip),
+    "tls_ca_file": ("tls_ca_file", str.strip),
+    "tls_server_name": ("tls_server_name", str.strip),
+    "tls_verify": ("tls_verify", _bool),
+    "sip_mtu_threshold": ("sip_mtu_threshold", int),
+    "dns_servers": ("dns_servers", _list),
     "codecs": ("codecs", _list),
     "codecs_exclude_sip": ("codecs_exclude_sip", _list),
     "allow_outside_codecs": ("allow_outside_codecs", _bool),
