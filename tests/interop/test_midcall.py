@@ -75,16 +75,20 @@ def test_dtmf_rfc4733_and_info_reach_baresip(kamailio: Kamailio, baresip: Any, g
     assert re.search(r"INFO sip:\S+ SIP/2\.0", bs.sip_trace())
 
 
-def test_dtmf_from_baresip_is_reported(kamailio: Kamailio, baresip: Any, gateway: Gateway, phone: Phone) -> None:
+def test_dtmf_from_baresip_is_reported(kamailio: Kamailio, baresip: Any, gateway: Gateway,
+                                       phone: Phone) -> None:
     bs, call_id = call_baresip(phone, gateway, kamailio, baresip)
     time.sleep(0.5)
     bs.send_dtmf("56")
-    wait_for(lambda: (rest(gateway, "find", {"callId": call_id})[1] or [{}])[0].get("dtmfReceived") == "56", 10,
-             "the gateway to report DTMF 56 from baresip")
+    def reported() -> bool:
+        return (rest(gateway, "find", {"callId": call_id})[1] or [{}])[0].get("dtmfReceived") == "56"
+
+    wait_for(reported, 10, "the gateway to report DTMF 56 from baresip")
     assert any("DTMF '5' received from the SIP side" in line for line in gateway.log_lines_with(call_id))
 
 
-def test_blind_transfer_by_the_browser(kamailio: Kamailio, baresip: Any, gateway: Gateway, phone: Phone) -> None:
+def test_blind_transfer_by_the_browser(kamailio: Kamailio, baresip: Any, gateway: Gateway,
+                                       phone: Phone) -> None:
     target = baresip("1003", tone_hz=700, answermode="auto")
     bs, call_id = call_baresip(phone, gateway, kamailio, baresip)
     phone.transfer("1003")
