@@ -13,7 +13,8 @@ Modes (each in its own server process pinned to CPU 0; this load generator runs 
 * ``rtpengine`` — rtpengine 10.5 userspace (``--table=-1``, one worker thread), the same plain
   traffic, calls set up over its ng protocol.
 
-Per step: loss, one-way latency through the relay (p50/p99; ``added`` subtracts the same
+First the relay's per-packet cost without sockets (``benchmarks/relay/hotpath.py``).  Then, per
+step: loss, one-way latency through the relay (p50/p99; ``added`` subtracts the same
 measurement made peer to peer without a relay), the relay's CPU (utime+stime from /proc over
 the measured window) as a share of one core and per call, the load generator's own CPU.  Steps
 stop growing at the first loss or when the load generator falls behind.  Capacity per core is
@@ -42,6 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.relay.hotpath import per_packet_us  # noqa: E402
 from benchmarks.relay.loadgen import Leg, Traffic, bind_leg_socket, handshake, run  # noqa: E402
 from benchmarks.relay.peers import SimBrowser, SimPhone  # noqa: E402
 from benchmarks.relay.rtpengine import Rtpengine  # noqa: E402
@@ -276,6 +278,9 @@ def main() -> None:
     close(base_legs)
     base = (base_traffic.percentile(0.5), base_traffic.percentile(0.99))
     print(f"baseline peer to peer (no relay): p50 {base[0]:.3f} ms, p99 {base[1]:.3f} ms")
+    hotpath = per_packet_us()
+    print(f"relay per packet without sockets (Python + libsrtp): SIP → browser {hotpath['from_sip_us']} µs, "
+          f"browser → SIP {hotpath['from_browser_us']} µs")
     heap = heap_per_call() if "webrtc" in modes else None
     if heap is not None:
         print(f"python heap per established webrtc call: {heap / 1024:.1f} KiB")
@@ -288,7 +293,8 @@ def main() -> None:
     web = caps.get("webrtc", {}).get("per_core_extrapolated")
     summary = {"bench": "relay_load", "python": sys.version.split()[0], "seconds": args.seconds,
                "baseline_p50_ms": round(base[0], 3), "baseline_p99_ms": round(base[1], 3),
-               "heap_per_call_bytes": int(heap) if heap is not None else None, "capacity": caps,
+               "heap_per_call_bytes": int(heap) if heap is not None else None, "hotpath": hotpath,
+               "capacity": caps,
                "ratio_webrtc_vs_rtpengine": round(web / ref, 3) if web and ref else None,
                "ratio_plain_vs_rtpengine": round(ours / ref, 3) if ours and ref else None,
                "steps": [row for rows in results.values() for row in rows]}

@@ -67,6 +67,7 @@ Datagram = tuple[int, bytes | bytearray, Address]
 
 _HDR = struct.Struct("!BBHII")
 _U16 = struct.Struct("!H")
+_TS = struct.Struct("!I")
 _NOTHING: list[Datagram] = []  # returned (never mutated) when a packet produces nothing
 
 
@@ -87,13 +88,15 @@ class RelayConfig:
             raise ValueError(f"latching must be one of {', '.join(LATCHING)}")
 
 
-def _payload_size(packet: bytes | bytearray) -> int:
-    """Octets after the fixed header, CSRCs and extension (RFC 3550 §6.4.1 octet count)."""
+def _header_size(packet: bytes | bytearray) -> int:
+    """Octets of the fixed header, CSRCs and extension (what RFC 3550 §6.4.1 octet counts leave out)."""
     b0 = packet[0]
+    if not b0 & 0x1F:
+        return 12
     start = 12 + 4 * (b0 & 0x0F)
     if b0 & 0x10 and len(packet) >= start + 4:
         start += 4 + 4 * _U16.unpack_from(packet, start + 2)[0]
-    return max(0, len(packet) - start)
+    return min(start, len(packet))
 
 
 class CallRelay:
@@ -209,7 +212,7 @@ class CallRelay:
                     receiver.reset()
             rx.last = now
             rx.packets += 1
-            rx.octets += len(packet) - 12
+            rx.octets += len(packet) - _header_size(packet)
             rx.stats.receive(seq, ts, now)  # type: ignore[union-attr]  # adopt() set it
             if stream.browser_events and (b1 & 0x7F) in stream.browser_events:
                 self._detect(stream.browser_events[b1 & 0x7F], "browser", ts, packet, now)
@@ -223,10 +226,10 @@ class CallRelay:
             tx = stream.sent_to_sip.stats
             for outgoing in stream.to_sip.process(bytearray(packet), now):
                 out.append((stream.index, outgoing, dest))
-                tx.sent(_HDR.unpack_from(outgoing)[3], _payload_size(outgoing), now)
+                tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
                 self.forwarded_to_sip += 1
-        for payload, dest in self.endpoint.datagrams_to_send():  # STUN answers, DTLS flights
-            out.append((BROWSER, payload, dest))
+        if not 127 < data[0] < 192:  # STUN answers, DTLS flights (SRTP never makes any)
+            out += [(BROWSER, payload, dest) for payload, dest in self.endpoint.datagrams_to_send()]
         return out
 
     def _browser_rtcp(self, packet: bytes, now: float, out: list[Datagram]) -> None:
@@ -272,7 +275,7 @@ class CallRelay:
                 return _NOTHING
         rx.last = now
         rx.packets += 1
-        rx.octets += len(data) - 12
+        rx.octets += len(data) - _header_size(data)
         rx.stats.receive(seq, ts, now)  # type: ignore[union-attr]  # adopt() set it
         if stream.sip_events and (b1 & 0x7F) in stream.sip_events:
             self._detect(stream.sip_events[b1 & 0x7F], "sip", ts, data, now)
@@ -287,7 +290,7 @@ class CallRelay:
                 self.dropped["RTP from SIP before the browser transport is up"] += 1
                 continue
             out.append((BROWSER, protected[0], protected[1]))
-            tx.sent(_HDR.unpack_from(outgoing)[3], _payload_size(outgoing), now)
+            tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
             self.forwarded_to_browser += 1
         return out
 
@@ -424,7 +427,7 @@ class CallRelay:
             self.dropped["DTMF event not sendable"] += 1
             return
         out.append((stream.index, packet, dest))
-        stream.sent_to_sip.stats.sent(_HDR.unpack_from(packet)[3], len(packet) - 12, event.at)
+        stream.sent_to_sip.stats.sent(_TS.unpack_from(packet, 4)[0], len(packet) - 12, event.at)
 
     # -- timers and events ---------------------------------------------------------------------
 
