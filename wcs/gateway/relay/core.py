@@ -228,7 +228,7 @@ class CallRelay:
                 out.append((stream.index, outgoing, dest))
                 tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
                 self.forwarded_to_sip += 1
-        if not 127 < data[0] < 192:  # STUN answers, DTLS flights (SRTP never makes any)
+        if not data or not 127 < data[0] < 192:  # STUN answers, DTLS flights (SRTP never makes any)
             out += [(BROWSER, payload, dest) for payload, dest in self.endpoint.datagrams_to_send()]
         return out
 
