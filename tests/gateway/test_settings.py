@@ -43,6 +43,9 @@ def test_properties_with_wcs_names() -> None:
     ("profiles=fancy", "setting profiles: unknown H.264 profile 'fancy'"),
     ("media_port_from=5000\nmedia_port_to=4000", "media_port_from must not exceed media_port_to"),
     ("no equals sign", "line 1: expected key=value, got 'no equals sign'"),
+    ("sip_prack=maybe", "SIP settings: prack must be off, supported or required, not 'maybe'"),
+    ("min_se=30", "SIP settings: min_se must be at least 90 seconds (RFC 4028 §5)"),
+    ("sip_transport=sctp", "setting sip_transport: expected udp, tcp or tls, got 'sctp'"),
 ])
 def test_bad_settings_name_the_key(line: str, message: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -59,3 +62,10 @@ def test_codec_policy_follows_the_settings() -> None:
     assert policy.offer_to_sip(pcmu) and not policy.offer_to_sip(opus) and not policy.offer_to_sip(pcma)
     assert not policy.offer_to_sip(h264_mode0)           # packetization-mode=1 only by default
     assert policy.order([pcma, opus, pcmu]) == [pcmu, pcma, opus]  # order of `codecs` = preference
+
+
+def test_sip_feature_settings() -> None:
+    s = apply(Settings(), load_properties("session_expires=0\nsip_keepalive_interval=30\nsip_use_tls=true"))
+    config = s.ua_config()
+    assert config.session_expires is None and config.keepalive_interval == 30.0
+    assert s.sip_transport == "tls"

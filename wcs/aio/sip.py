@@ -36,6 +36,7 @@ from wcs.sip.message import Message
 from wcs.sip.transport import Address, Outgoing
 from wcs.sip.transport_select import DEFAULT_MTU_THRESHOLD, TransportPolicy, host_port
 from wcs.sip.ua import Account, InviteSession, Registration, UaEvent, UserAgent
+from wcs.sip.uaconfig import UaConfig
 from wcs.timers import TimerConfig
 
 from .dns import LocateError, SipResolver
@@ -364,7 +365,8 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
                               mtu_threshold: int = DEFAULT_MTU_THRESHOLD,
                               dns_servers: Sequence[str] | None = None,
                               connect_timeout: float = 10.0,
-                              idle_timeout: float = 600.0) -> SipEndpoint:
+                              idle_timeout: float = 600.0,
+                              config: UaConfig | None = None) -> SipEndpoint:
     """Bind the SIP sockets on ``local_host`` and attach a UserAgent.
 
     UDP on ``local_port`` (0 = any port); TCP (``tcp``) on ``tcp_port``, by default the
@@ -372,6 +374,7 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
     0) when ``tls`` has a certificate; WS/WSS (RFC 7118) on ``ws_port``/``wss_port`` when
     given (WSS needs the certificate).  Outgoing TLS works without a listener.
 
+    ``config`` sets the UA's call features (100rel, session timers, keep-alive pings).
     The UA advertises ``advertised_host`` in Via and Contact (required when bound to a
     wildcard such as 0.0.0.0), else the bound address; ``advertised_port`` replaces the
     UDP (and shared TCP) port.  ``mtu_threshold``: requests above it go over TCP (RFC 3261
@@ -424,7 +427,8 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
             if name in advertised and bound[name] == udp_port:
                 advertised[name] = Address(host, advertised_port, name)
     entropy = entropy if entropy is not None else SystemEntropy()
-    ua = UserAgent(advertised["udp"], timers=timers or TimerConfig(), entropy=entropy, user_agent=user_agent)
+    ua = UserAgent(advertised["udp"], timers=timers or TimerConfig(), entropy=entropy, user_agent=user_agent,
+                   config=config)
     families = ("AAAA",) if endpoint._family == socket.AF_INET6 else ("A",)
     ua.set_transport_policy(TransportPolicy(advertised, mtu_threshold, locate=True, families=families))
     endpoint._attach(ua, SipResolver(dns_servers, entropy=entropy, families=families))

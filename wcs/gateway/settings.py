@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import LocalProtocolError
 from ..sdp.errors import SdpUsageError
 from ..sdp.policy import DEFAULT_CODECS, DEFAULT_CODECS_EXCLUDE_SIP, CodecPolicy
+from ..sip.uaconfig import UaConfig
 
 __all__ = ["Settings", "SettingsError", "load_properties"]
 
@@ -86,6 +87,17 @@ class Settings:
     sip_mtu_threshold: int = 1300
     #: DNS servers for RFC 3263 lookups ("host" or "host:port"); empty = the system's
     dns_servers: tuple[str, ...] = ()
+    #: RFC 3262 as callee: send 18x reliably when the caller supports 100rel ("supported"),
+    #: never ("off"), or require it ("required")
+    sip_prack: str = "supported"
+    #: RFC 4028 session timers: the interval we ask for (0: none unless the peer asks), the
+    #: shortest we accept, who refreshes ("local": the gateway) and how ("UPDATE" or "INVITE")
+    session_expires: int = 1800
+    min_se: int = 90
+    session_refresher: str = "local"
+    session_refresh_method: str = "UPDATE"
+    #: seconds between OPTIONS pings to the outbound proxy of registered accounts (0: none)
+    sip_keepalive_interval: float = 0.0
     #: server ping period and how many unanswered pings close the socket
     keep_alive_interval: float = 5.0
     keep_alive_probes: int = 10
@@ -126,6 +138,16 @@ class Settings:
         """A copy with some attributes changed."""
         return dataclasses.replace(self, **changes)
 
+    def ua_config(self) -> UaConfig:
+        """The SIP user agent's call-feature settings."""
+        try:
+            return UaConfig(prack=self.sip_prack, session_expires=self.session_expires or None,
+                            min_se=self.min_se, refresher=self.session_refresher,
+                            refresh_method=self.session_refresh_method,
+                            keepalive_interval=self.sip_keepalive_interval or None)
+        except LocalProtocolError as exc:
+            raise SettingsError(f"SIP settings: {exc}") from None
+
     def codec_policy(self) -> CodecPolicy:
         """The SIP-side codec filter these settings describe (order of ``codecs`` = preference)."""
         try:
@@ -156,6 +178,7 @@ class Settings:
         if self.rtp_activity_timeout <= 0 or self.rtp_activity_start_grace < 0:
             raise SettingsError("rtp_activity_timeout must be positive and its start grace not negative")
         self.codec_policy()
+        self.ua_config()
         return self
 
 
@@ -191,6 +214,12 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "tls_verify": ("tls_verify", _bool),
     "sip_mtu_threshold": ("sip_mtu_threshold", int),
     "dns_servers": ("dns_servers", _list),
+    "sip_prack": ("sip_prack", lambda s: s.strip().lower()),
+    "session_expires": ("session_expires", int),
+    "min_se": ("min_se", int),
+    "session_refresher": ("session_refresher", lambda s: s.strip().lower()),
+    "session_refresh_method": ("session_refresh_method", lambda s: s.strip().upper()),
+    "sip_keepalive_interval": ("sip_keepalive_interval", float),
     "codecs": ("codecs", _list),
     "codecs_exclude_sip": ("codecs_exclude_sip", _list),
     "allow_outside_codecs": ("allow_outside_codecs", _bool),
