@@ -242,12 +242,23 @@ def _reexec_in_bench_venv(argv: list[str]) -> int:
     env = dict(os.environ, PYTHON=sys.executable)
     done = subprocess.run(["bash", str(setup)], env=env, check=False)
     if done.returncode != 0:
-        print(f"{setup} failed ({done.returncode}); peers unavailable, run with --no-peers",
+        print(f"{setup} failed ({done.returncode}): no peer can run; wcs alone follows",
               file=sys.stderr)
-        return done.returncode
+        return main([*argv, "--no-peers", "--peers-failed",
+                     f"{setup.name} could not make {BENCH_VENV} (exit {done.returncode})"])
     python = BENCH_VENV / "bin" / "python"
     return subprocess.run([str(python), str(pathlib.Path(__file__).resolve()), *argv],
                           check=False).returncode
+
+
+def _install_failure(dist: str) -> str:
+    """Why ``dist`` is missing, as setup.sh recorded it."""
+    failures = BENCH_VENV / "install-failures.txt"
+    if failures.exists():
+        for line in failures.read_text().splitlines():
+            if line.lower().startswith(dist.lower()):
+                return f"pip could not install it: {line}"
+    return f"{dist} is not installed in {sys.prefix}"
 
 
 def _peer_adapters() -> tuple[list[Any], dict[str, dict[str, str]]]:
@@ -259,7 +270,7 @@ def _peer_adapters() -> tuple[list[Any], dict[str, dict[str, str]]]:
         try:
             version = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
-            info[name] = {"status": "not installed", "reason": f"{dist} is not installed"}
+            info[name] = {"status": "not installed", "reason": _install_failure(dist)}
             continue
         try:
             adapters.append(_load(spec))
@@ -279,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only wcs (and --adapter), in this interpreter")
     parser.add_argument("--min-time", type=float, default=0.5, help="CPU seconds per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per figure (best kept)")
+    parser.add_argument("--peers-failed", help=argparse.SUPPRESS)  # why the bench venv is missing
     args = parser.parse_args(argv)
     if not args.no_peers and not _in_bench_venv():
         return _reexec_in_bench_venv(argv)
@@ -288,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_peers:
         found, peers = _peer_adapters()
         adapters += found
+    elif args.peers_failed:
+        from sip_peers import PEERS
+
+        peers = {name: {"status": "not installed", "reason": args.peers_failed} for name in PEERS}
     adapters += [_load(spec) for spec in args.adapter]
 
     print(f"INVITE {len(INVITE)} bytes (SDP {len(SDP)}), 200 OK {len(OK)} bytes; "
