@@ -5,9 +5,18 @@ Theory of operation
 The head (start line and header fields, RFC 3261 §7) ends at the first empty line.  It
 is decoded once (UTF-8; undecodable bytes are kept as surrogates so they serialize back
 unchanged), split into lines once, and each line is cut at its first colon; lines that
-start with SP/HTAB continue the previous field (§7.3.1).  No per-character Python loop
-runs.  The views every layer needs (Call-ID, CSeq, Via, From, To, Max-Forwards) are then
-parsed once and cached on the message; anything else is parsed when first used.
+start with SP/HTAB continue the previous field (§7.3.1); the key -> values index of the
+headers is built in the same pass.  No per-character Python loop runs.  The views every
+layer needs (Call-ID, CSeq, Via, From, To, Max-Forwards, the Request-URI) are then
+validated once and cached on the message; anything else is parsed when first used.
+
+Speed (benchmarks/bench_sip_parse.py): Via values, name-addrs with a sip:/sips: URI and
+sip: URIs of the common shape (no LWS, no escapes, no quoted parameter values) are parsed
+by one regex each, which accepts a subset of what the general, step-by-step code accepts
+and gives the same result; everything else, and every error, goes through the general
+code.  To and the Request-URI of that shape are only checked by the regex here and built
+when first read (they cannot fail then).  benchmarks/fuzz_sip.py --reference checks the
+fast paths against the parser as it was before them.
 
 Framing (§18.3, §20.14):
 
@@ -41,7 +50,7 @@ DEFAULT_MAX_SIZE = 65535
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
 
 
-SIP_VERSION = "SIP/2.0"
+_SIP_VERSION = "SIP/2.0"  # wcs.sip.message.SIP_VERSION (which imports this module)
 _CLASSES: list[Any] = []  # Request, Response (wcs.sip.message imports this module)
 
 
@@ -118,24 +127,24 @@ def _parse_head(raw: bytes) -> tuple[Message, int | None]:
     if start[:4].upper() == "SIP/":
         version, _, rest = start.partition(" ")
         code, _, reason = rest.lstrip(" ").partition(" ")
-        if version.upper() != SIP_VERSION:
+        if version.upper() != _SIP_VERSION:
             if _VERSION_RE.fullmatch(version):
                 raise SipParseError("SIP version not supported", 505)
             raise SipParseError("Malformed Status-Line")
         # [1-6][0-9][0-9]
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
             raise SipParseError("Invalid status code")
-        message = Response(int(code), reason, headers, b"", SIP_VERSION)
+        message = Response(int(code), reason, headers, b"", _SIP_VERSION)
     else:
         parts = start.split(" ")
         if len(parts) != 3 or (parts[0] not in KNOWN_METHODS and not is_token(parts[0])):
             raise SipParseError("Malformed Request-Line")
         method, uri, version = parts
-        if version.upper() != SIP_VERSION:
+        if version.upper() != _SIP_VERSION:
             if _VERSION_RE.fullmatch(version):
                 raise SipParseError("SIP version not supported", 505)
             raise SipParseError("Malformed Request-Line")
-        request = Request(method, uri, headers, b"", SIP_VERSION)
+        request = Request(method, uri, headers, b"", _SIP_VERSION)
         message = request
         if not is_fast_valid_uri(uri):  # the common shape is valid: parsed when first used
             try:
