@@ -292,6 +292,7 @@ def main() -> None:
         "per_core_extrapolated")
     web = caps.get("webrtc", {}).get("per_core_extrapolated")
     summary = {"bench": "relay_load", "python": sys.version.split()[0], "seconds": args.seconds,
+               "loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count(),
                "baseline_p50_ms": round(base[0], 3), "baseline_p99_ms": round(base[1], 3),
                "heap_per_call_bytes": int(heap) if heap is not None else None, "hotpath": hotpath,
                "capacity": caps,

@@ -201,7 +201,7 @@ async def main() -> None:
     first, last = (int(p) for p in args.ports.split("-"))
     server = Server(args.mode, (first, last))
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=1 << 24)  # a "connect" line lists every call
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(json.dumps({"ready": True}), flush=True)
     while line := await reader.readline():
