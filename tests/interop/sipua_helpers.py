@@ -27,6 +27,7 @@ from wcs.aio.sip import SipUdpEndpoint, create_sip_endpoint
 from wcs.sip.message import Request, Response, parse_message
 from wcs.sip.transport import Address
 from wcs.sip.ua import Account, UaEvent
+from wcs.sip.uaconfig import UaConfig
 
 LOOPBACK = "127.0.0.1"
 KAMAILIO_PORT = 5160
@@ -423,8 +424,8 @@ def run(main: Callable[[], Awaitable[None]], timeout: float = 60.0) -> None:
     asyncio.run(guarded())
 
 
-async def endpoint(rec: Recorder, trace: Trace) -> SipUdpEndpoint:
-    return await create_sip_endpoint(LOOPBACK, 0, rec, trace=trace, user_agent="wcs-interop")
+async def endpoint(rec: Recorder, trace: Trace, config: UaConfig | None = None) -> SipUdpEndpoint:
+    return await create_sip_endpoint(LOOPBACK, 0, rec, trace=trace, user_agent="wcs-interop", config=config)
 
 
 async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:

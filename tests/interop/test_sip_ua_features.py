@@ -32,7 +32,6 @@ from wcs.sip.ua import (
     TransferProgress,
     UaConfig,
     UaEvent,
-    UserAgent,
 )
 
 from .sipua_helpers import (
@@ -371,16 +370,14 @@ def test_100rel_both_ways_with_pjsua2(kamailio: Kamailio, trace: Trace,
     run(main)
 
 
-def test_session_timer_refresh_with_pjsua2(kamailio: Kamailio, trace: Trace, pjsua2: Callable[..., Pjsua2],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    # the endpoint builds its UserAgent itself: give it a 90 s session timer (RFC 4028's minimum)
-    monkeypatch.setattr("wcs.aio.sip.UserAgent", functools.partial(
-        UserAgent, config=UaConfig(session_expires=90, refresher="local")))
+def test_session_timer_refresh_with_pjsua2(kamailio: Kamailio, trace: Trace,
+                                           pjsua2: Callable[..., Pjsua2]) -> None:
     pjsua2("1002", timer="optional", session_expires=90)
 
     async def main() -> None:
         rec = Recorder()
-        ep = await endpoint(rec, trace)
+        # a 90 s session timer (RFC 4028's minimum), the gateway refreshing
+        ep = await endpoint(rec, trace, UaConfig(session_expires=90, refresher="local"))
         try:
             session = ep.invite(account(), f"sip:1002@{DOMAIN}", SDP)
             await rec.wait_for(CallAnswered)
