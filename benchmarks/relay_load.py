@@ -18,9 +18,10 @@ step: loss, one-way latency through the relay (p50/p99; ``added`` subtracts the 
 measurement made peer to peer without a relay), the relay's CPU (utime+stime from /proc over
 the measured window) as a share of one core and per call, the load generator's own CPU.  Steps
 stop growing at the first loss or when the load generator falls behind.  Capacity per core is
-the largest N with zero loss, and N / CPU share extrapolated from the last clean step (the
-load generator — Python too — saturates before rtpengine does).  The Python heap per
-established call is read with tracemalloc in a separate ``webrtc`` server.
+the largest N with zero loss below 90 % of the relay's core, and N / CPU share extrapolated from
+that step (the load generator — Python too — saturates before rtpengine does); the CPU ratio at
+equal N compares the two relays on the same load.  The Python heap per established call is
+read with tracemalloc in a separate ``webrtc`` server, the resident memory in another one.
 
 Everything runs on 127.0.0.1 inside a private network namespace (re-executes itself under
 ``unshare -n``).  Prints a table, then ONE JSON line.
@@ -183,20 +184,32 @@ def step_row(mode: str, n: int, traffic: Traffic, cpu: float, base: tuple[float,
             "packets": sum(traffic.sent)}
 
 
-def heap_per_call() -> float:
-    """Python heap (tracemalloc) per established webrtc call, bytes."""
-    server = Server("webrtc", tracemalloc=True)
-    try:
-        warm = webrtc_calls(server, 1)
-        run(warm, 0.5, warmup=0.2)
-        before = server.ask("heap")
-        legs = webrtc_calls(server, HEAP_CALLS, first=1)
-        run(warm + legs, 1.0, warmup=0.5)
-        after = server.ask("heap")
-        close(warm + legs)
-        return (after - before) / HEAP_CALLS
-    finally:
-        server.stop()
+def rss(pid: int) -> int:
+    """Resident set size of a process, bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_per_call() -> tuple[float, float]:
+    """Python heap (tracemalloc) and resident memory (another server, without tracemalloc) per
+    established webrtc call, bytes; RSS also counts OpenSSL's and libsrtp's C allocations."""
+    figures = []
+    for traced in (True, False):
+        server = Server("webrtc", tracemalloc=traced)
+        try:
+            warm = webrtc_calls(server, 1)
+            run(warm, 0.5, warmup=0.2)
+            before = server.ask("heap") if traced else rss(server.pid)
+            legs = webrtc_calls(server, HEAP_CALLS, first=1)
+            run(warm + legs, 1.0, warmup=0.5)
+            after = server.ask("heap") if traced else rss(server.pid)
+            close(warm + legs)
+            figures.append((after - before) / HEAP_CALLS)
+        finally:
+            server.stop()
+    return figures[0], figures[1]
 
 
 def profile(n: int, seconds: float) -> str:
@@ -242,7 +255,8 @@ def run_mode(mode: str, steps: list[int], seconds: float, base: tuple[float, flo
 
 
 def capacity(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    clean = [r for r in rows if r["loss"] == 0]
+    """Largest step with zero loss and an unsaturated relay (≤ 90 % of its core), and N / CPU share there."""
+    clean = [r for r in rows if r["loss"] <= 0 and r["relay_cpu"] <= 0.9]
     if not clean:
         return {"max_zero_loss_tested": 0, "per_core_extrapolated": None}
     last = clean[-1]
@@ -281,9 +295,10 @@ def main() -> None:
     hotpath = per_packet_us()
     print(f"relay per packet without sockets (Python + libsrtp): SIP → browser {hotpath['from_sip_us']} µs, "
           f"browser → SIP {hotpath['from_browser_us']} µs")
-    heap = heap_per_call() if "webrtc" in modes else None
-    if heap is not None:
-        print(f"python heap per established webrtc call: {heap / 1024:.1f} KiB")
+    heap, resident = memory_per_call() if "webrtc" in modes else (None, None)
+    if heap is not None and resident is not None:
+        print(f"per established webrtc call: python heap {heap / 1024:.1f} KiB, "
+              f"resident {resident / 1024:.1f} KiB")
     print(f"{'mode':9} {'calls':>6} {'loss':>8} {'p50ms':>8} {'p99ms':>8} {'+p50ms':>8} {'+p99ms':>8} "
           f"{'relay':>7} {'%core/cl':>9} {'client':>7} {'late':>6}")
     results = {mode: run_mode(mode, steps, args.seconds, base, work) for mode in modes}
@@ -291,13 +306,19 @@ def main() -> None:
     ours, ref = caps.get("plain", {}).get("per_core_extrapolated"), caps.get("rtpengine", {}).get(
         "per_core_extrapolated")
     web = caps.get("webrtc", {}).get("per_core_extrapolated")
+    engine = {r["calls"]: r["relay_cpu"] for r in results.get("rtpengine", [])}
+    cpu_ratio = {mode: {n: round(engine[r["calls"]] / r["relay_cpu"], 3) for r in rows
+                        if (n := r["calls"]) in engine and r["relay_cpu"] > 0}
+                 for mode, rows in results.items() if mode != "rtpengine"}
     summary = {"bench": "relay_load", "python": sys.version.split()[0], "seconds": args.seconds,
                "loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count(),
                "baseline_p50_ms": round(base[0], 3), "baseline_p99_ms": round(base[1], 3),
-               "heap_per_call_bytes": int(heap) if heap is not None else None, "hotpath": hotpath,
+               "heap_per_call_bytes": int(heap) if heap is not None else None,
+               "rss_per_call_bytes": int(resident) if resident is not None else None, "hotpath": hotpath,
                "capacity": caps,
                "ratio_webrtc_vs_rtpengine": round(web / ref, 3) if web and ref else None,
                "ratio_plain_vs_rtpengine": round(ours / ref, 3) if ours and ref else None,
+               "cpu_ratio_rtpengine_over_ours_at_n": cpu_ratio,
                "steps": [row for rows in results.values() for row in rows]}
     for mode, cap in caps.items():
         print(f"{mode}: zero loss up to {cap['max_zero_loss_tested']} calls tested; "

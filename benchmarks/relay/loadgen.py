@@ -36,7 +36,7 @@ class Leg:
     sock: socket.socket
     dest: Address
     sender: int  # stamped into what this leg sends
-    make: Callable[[int], bytes]  # sender id → next packet
+    make: Callable[[int, int], bytes]  # (sender id, send time ns) → next packet
     read: Callable[[bytes], bytes | None] = lambda data: data  # decrypt (browser) or not
     direction: int = 0  # 0: this leg sends "toward SIP" (browser, or side A), 1: the other way
 
@@ -143,13 +143,13 @@ def run(legs: Sequence[Leg], seconds: float, warmup: float = 1.0, drain: float =
         if now >= next_slot and now < stop_sending:
             if now - next_slot > 0.005:
                 result.late_slots += 1
-            counting = window[0] <= time.time_ns() < window[1]
             for leg in slots[slot]:
+                stamp = time.time_ns()  # the receiver counts by this stamp too
                 try:
-                    leg.sock.sendto(leg.make(leg.sender), leg.dest)
+                    leg.sock.sendto(leg.make(leg.sender, stamp), leg.dest)
                 except OSError:
                     continue
-                if counting:
+                if window[0] <= stamp < window[1]:
                     sent[leg.direction] += 1
             slot = (slot + 1) % SLOTS
             next_slot += 0.02 / SLOTS

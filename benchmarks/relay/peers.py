@@ -57,8 +57,8 @@ def udp_socket(host: str = "127.0.0.1", *, buffer: int = 1 << 20) -> socket.sock
     return sock
 
 
-def media_payload(sender: int, counter: int) -> bytes:
-    stamp = STAMP.pack(sender, counter, time.time_ns())
+def media_payload(sender: int, counter: int, sent_ns: int | None = None) -> bytes:
+    stamp = STAMP.pack(sender, counter, time.time_ns() if sent_ns is None else sent_ns)
     return stamp + bytes(PAYLOAD - len(stamp))
 
 
@@ -79,9 +79,10 @@ class SimPhone:
         self.ts = ssrc
         self.counter = 0
 
-    def packet(self, sender: int) -> bytes:
+    def packet(self, sender: int, sent_ns: int | None = None) -> bytes:
+        """The next packet; ``sent_ns``: the send time to stamp (default: now)."""
         data = RTP.pack(0x80, self.pt, self.seq & 0xFFFF, self.ts & 0xFFFFFFFF, self.ssrc)
-        data += media_payload(sender, self.counter)
+        data += media_payload(sender, self.counter, sent_ns)
         self.seq += 1
         self.ts += 160
         self.counter += 1
@@ -153,9 +154,9 @@ class SimBrowser:
         out, self._out = self._out, []
         return out
 
-    def packet(self, sender: int) -> bytes:
+    def packet(self, sender: int, sent_ns: int | None = None) -> bytes:
         assert self.srtp is not None
-        return self.srtp.protect(self.phone.packet(sender))
+        return self.srtp.protect(self.phone.packet(sender, sent_ns))
 
 
 async def establish(browser: SimBrowser, sock: socket.socket, timeout: float = 5.0) -> None:

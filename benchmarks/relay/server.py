@@ -13,6 +13,7 @@ Commands arrive as JSON lines on stdin, answers leave as JSON lines on stdout:
 * ``{"op": "heap"}`` — Python heap in use (``tracemalloc``, when started with it).
 * ``{"op": "stats"}`` — packets forwarded and dropped, summed over the calls.
 * ``{"op": "profile", "on": true|false}`` — cProfile the relay; off answers the top functions.
+* ``{"op": "gc"}`` — garbage-collector passes since start per generation, and the longest pause (ms).
 * ``{"op": "quit"}``.
 
 ``plain`` mode is not a product path: it measures our per-packet machinery without ICE, DTLS
@@ -34,6 +35,7 @@ import pstats
 import socket
 import struct
 import sys
+import time
 import tracemalloc
 from collections import Counter
 from typing import Any
@@ -110,6 +112,24 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
+class _GcWatch:
+    """The longest garbage-collector pause (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.longest = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self.started)
+
+
+_GC = _GcWatch()
+
+
 class Server:
     def __init__(self, mode: str, ports: tuple[int, int]) -> None:
         self.mode = mode
@@ -141,6 +161,9 @@ class Server:
             return self._stats()
         if op == "profile":
             return self._profile(command["on"])
+        if op == "gc":
+            return {"collections": [g["collections"] for g in gc.get_stats()],
+                    "max_pause_ms": _GC.longest * 1e3}
         raise ValueError(f"unknown op {op!r}")
 
     def _setup(self, call_id: str) -> dict[str, Any]:
