@@ -70,8 +70,9 @@ def test_media_drops_are_counted() -> None:
         "unsupported packet type (zrtp)": 1,
         "unsupported packet type (turn)": 1,
         "DTLS from an address that passed no ICE check": 1,
-        "STUN message shorter than its 20-byte header": 1,
+        "STUN message rejected": 1,
     }
+    assert endpoint.last_stun_error == "STUN message shorter than its 20-byte header"
 
 
 def test_bad_checks_are_answered_with_errors() -> None:

@@ -121,6 +121,8 @@ class WebRtcEndpoint:
         self._dtls_peer: Address | None = None
         self._connect_deadline: float | None = None
         self._outgoing: list[tuple[bytes, Address]] = []
+        #: why the last rejected STUN message was rejected (for logs and tests)
+        self.last_stun_error: str | None = None
         self._events: list[EndpointEvent] = []
 
     # -- what the SDP needs -------------------------------------------------------------------
@@ -214,7 +216,10 @@ class WebRtcEndpoint:
         try:
             reply = self.ice.handle_stun(data, addr, now)
         except StunError as exc:
-            self.dropped[exc.reason] += 1
+            # one counter for every malformed/unauthenticated check: reasons can name attribute
+            # numbers, and a flood of them must not grow memory per call
+            self.dropped["STUN message rejected"] += 1
+            self.last_stun_error = exc.reason
             return
         if reply is not None:
             self._outgoing.append((reply, addr))
