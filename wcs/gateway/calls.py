@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, TypeGuard
 
 from ..entropy import Entropy, random_uint
 from ..sdp.errors import NoCommonCodec, SdpError
@@ -79,7 +80,7 @@ from .protocol import CallRequest
 from .session import ClientSession
 from .settings import Settings
 
-__all__ = ["CALL_EVENTS", "CallControl", "CallEvent"]
+__all__ = ["CallControl", "CallEvent"]
 
 log = logging.getLogger("wcs.gateway")
 call_log = logging.getLogger("wcs.call")
@@ -89,8 +90,6 @@ SessionFinder = Callable[[str | None, str | None], ClientSession | None]
 #: the user-agent events about an INVITE session that call control handles
 CallEvent = (CallProgress | CallAnswered | CallEnded | ReinviteDone | OfferReceived | OfferNeeded
              | AnswerReceived | TransferProgress | ReferReceived | InfoReceived)
-CALL_EVENTS = (CallProgress, CallAnswered, CallEnded, ReinviteDone, OfferReceived, OfferNeeded,
-               AnswerReceived, TransferProgress, ReferReceived, InfoReceived)
 
 
 class CallControl:
@@ -110,6 +109,15 @@ class CallControl:
         self._contact_param = contact_param
         self._calls: dict[str, Call] = {}
         self.midcall = MidCall(self)
+        mid = self.midcall
+        #: who handles each kind of call event (call setup here, the rest mid-call)
+        self._handlers: dict[type, Callable[[Call, Any, float], None]] = {
+            CallProgress: self._progress, CallAnswered: self._answered_event, CallEnded: self._ended_event,
+            ReinviteDone: mid.reinvite_done, OfferReceived: mid.offer_received,
+            OfferNeeded: mid.offer_needed, AnswerReceived: mid.answer_received,
+            TransferProgress: mid.transfer_progress, ReferReceived: mid.refer_received,
+            InfoReceived: mid.info_received,
+        }
 
     @property
     def calls(self) -> list[Call]:
@@ -303,34 +311,26 @@ class CallControl:
 
     # ------------------------------------------------------------------ SIP events
 
+    def handles(self, event: object) -> TypeGuard[CallEvent]:
+        """Whether ``event`` is a user-agent event about a call (see :meth:`sip_event`)."""
+        return type(event) in self._handlers
+
     def sip_event(self, event: CallEvent, now: float) -> None:
         """A user-agent event about one of our INVITE sessions."""
         call = event.session.user_data
         if not isinstance(call, Call) or call.terminal:
             return
-        mid = self.midcall
         if call.replacing is event.session and isinstance(event, CallProgress | CallAnswered | CallEnded):
-            mid.replacement_event(call, event, now)
-        elif isinstance(event, ReinviteDone):
-            mid.reinvite_done(call, event, now)
-        elif isinstance(event, OfferReceived):
-            mid.offer_received(call, event, now)
-        elif isinstance(event, OfferNeeded):
-            mid.offer_needed(call, event, now)
-        elif isinstance(event, AnswerReceived):
-            mid.answer_received(call, event, now)
-        elif isinstance(event, TransferProgress):
-            mid.transfer_progress(call, event, now)
-        elif isinstance(event, ReferReceived):
-            mid.refer_received(call, event, now)
-        elif isinstance(event, InfoReceived):
-            mid.info_received(call, event)
-        elif isinstance(event, CallProgress):
-            self._progress(call, event, now)
-        elif isinstance(event, CallAnswered):
-            self._answered(call, event.sdp, now)
-        else:
-            self._ended(call, event)
+            self.midcall.replacement_event(call, event, now)
+            return
+        handler = self._handlers[type(event)]
+        handler(call, event, now)
+
+    def _answered_event(self, call: Call, event: CallAnswered, now: float) -> None:
+        self._answered(call, event.sdp, now)
+
+    def _ended_event(self, call: Call, event: CallEnded, now: float) -> None:
+        self._ended(call, event)
 
     def _progress(self, call: Call, event: CallProgress, now: float) -> None:
         call.sip_status, call.sip_message = event.status, event.reason

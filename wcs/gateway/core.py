@@ -39,7 +39,7 @@ from ..sip.ua import UserAgent
 from ..sip.uacore import IncomingCall, RegistrationChanged, UaEvent
 from ..timers import TimerHeap
 from .call import Call
-from .calls import CALL_EVENTS, CallControl
+from .calls import CallControl
 from .identity import IdentityError, account_from_connection
 from .media import MediaController, MediaEvent
 from .outbox import CloseSocket, Outbox, SendFrame, SocketAction
@@ -251,7 +251,7 @@ class Gateway:
                 self._registration_changed(event)
             elif isinstance(event, IncomingCall):
                 self.call_control.incoming(event, now)
-            elif isinstance(event, CALL_EVENTS):
+            elif self.call_control.handles(event):
                 self.call_control.sip_event(event, now)
         except Exception:  # never let one call's surprise stop the others
             log.exception("error handling %r", event)

@@ -262,7 +262,7 @@ class MidCall:
         call_log.info("call %s DTMF %r sent as SIP INFO", call.id, digits)
         return None
 
-    def info_received(self, call: Call, event: InfoReceived) -> None:
+    def info_received(self, call: Call, event: InfoReceived, now: float) -> None:
         kind = event.content_type.split(";", 1)[0].strip().lower()
         if kind not in ("application/dtmf-relay", "application/dtmf"):
             return  # e.g. media_control: answered 200 by the UA, nothing for us to do

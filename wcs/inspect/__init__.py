@@ -17,6 +17,14 @@ from collections.abc import Sequence
 COMMANDS = ("sip", "sdp")
 
 
+def read_input(name: str) -> bytes:
+    """The bytes of file ``name``, or of standard input for ``-``."""
+    if name == "-":
+        return sys.stdin.buffer.read()
+    with open(name, "rb") as f:
+        return f.read()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from wcs.inspect import read_input
 from wcs.sdp.codecs import media_formats
 from wcs.sdp.errors import SdpParseError
 from wcs.sdp.model import MediaDescription, SessionDescription
@@ -79,13 +80,6 @@ def inspect_sdp(data: bytes) -> dict[str, Any]:
     }
 
 
-def _read(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    with open(name, "rb") as f:
-        return f.read()
-
-
 def run(argv: Sequence[str]) -> int:
     """Inspect each file named in ``argv``; print one JSON line (or canonical SDP) per file."""
     args = list(argv)
@@ -97,7 +91,7 @@ def run(argv: Sequence[str]) -> int:
     all_ok = True
     for name in files:
         try:
-            data = _read(name)
+            data = read_input(name)
         except OSError as exc:
             all_ok = False
             print(json.dumps({"file": name, "ok": False, "status": None,

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from wcs.inspect import read_input
 from wcs.sip.errors import SipParseError
 from wcs.sip.message import Request, parse_message
 
@@ -51,13 +52,6 @@ def inspect_message(data: bytes) -> dict[str, Any]:
     }
 
 
-def _read(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    with open(name, "rb") as f:
-        return f.read()
-
-
 def run(argv: Sequence[str]) -> int:
     """Inspect each file named in ``argv``; print one JSON line per file."""
     if not argv:
@@ -66,7 +60,7 @@ def run(argv: Sequence[str]) -> int:
     all_ok = True
     for name in argv:
         try:
-            report = inspect_message(_read(name))
+            report = inspect_message(read_input(name))
         except OSError as exc:
             report = {"ok": False, "status": None, "error": f"cannot read file: {exc.strerror}"}
         all_ok = all_ok and bool(report["ok"])
