@@ -65,9 +65,11 @@ def test_both_peers_read_our_reports(kamailio: Kamailio, baresip: Any, gateway: 
     assert outbound["packetsSent"] > 50 and outbound["bytesSent"] > 50 * 100, outbound
     assert abs(outbound["remoteTimestamp"] / 1000 - time.time()) < 10, outbound  # our SR's NTP clock
 
+    # both peers echo our SRs in their RRs, each on its own RTCP schedule: wait for both
     stats = poll(lambda: rest(gateway, "stats", {"callId": call_id}),
-                 lambda r: r[0] == 200 and r[1]["sip"]["rttMs"] is not None, 20,
-                 "a round-trip time on the SIP leg (baresip's RR echoing our SR)")[1]
+                 lambda r: r[0] == 200 and r[1]["sip"]["rttMs"] is not None
+                 and r[1]["browser"]["rttMs"] is not None, 25,
+                 "round-trip times on both legs (baresip's and Chrome's RRs echoing our SRs)")[1]
     sip, browser = stats["sip"], stats["browser"]
     # (on loopback the true RTT is below the 1/65536 s unit and the peers' DLSR rounding: 0 is fine)
     assert 0 <= sip["rttMs"] < 200, sip
