@@ -10,6 +10,10 @@ retransmissions, RTCP reports, DTMF events, RTP activity).  It re-reads the rela
 deadline after control input (STUN, DTLS, API calls) and when the relay says a media
 packet changed it (:attr:`~wcs.gateway.relay.CallRelay.changed`), never otherwise.
 
+Audio a stream's negotiation marked for transcoding goes through the codec registry's coders
+(:func:`~wcs.gateway.relay.transcoding.transcoding_factory`); the registry's report — which
+codecs load here and why the others do not — is logged once at start-up.
+
 Ports come from ``media_port_from``..``media_port_to``: every allocation takes an even
 port (RTP) and the odd port above it (RTCP, RFC 3550 §11); the WebRTC transport uses the
 even port only (rtcp-mux).  A port someone else holds is skipped.
@@ -29,7 +33,10 @@ from functools import partial
 from ..entropy import Entropy, SystemEntropy
 from ..gateway.media import MediaAllocation, MediaError, MediaEvent, MediaStateChanged
 from ..gateway.relay import BROWSER, SIP_RTCP, CallRelay, Datagram, RelayConfig
+from ..gateway.relay.processor import passthrough_factory
+from ..gateway.relay.transcoding import transcoding_factory
 from ..gateway.settings import Settings
+from ..rtp.codecs import CodecRegistry, default_registry
 from ..rtp.errors import RtpUsageError
 from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
 from ..webrtc.certificate import Certificate
@@ -130,7 +137,7 @@ class MediaManager:
 
     def __init__(self, settings: Settings, certificate: Certificate, advertised_address: str,
                  on_event: Callable[[MediaEvent], None], *,
-                 entropy: Entropy | None = None) -> None:
+                 entropy: Entropy | None = None, registry: CodecRegistry | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._settings = settings
         self._certificate = certificate
@@ -143,6 +150,12 @@ class MediaManager:
                                    activity_grace=settings.rtp_activity_start_grace,
                                    latching=settings.rtp_latching)
         self._wallclock_offset = time.time() - self._loop.time()
+        #: the registry the codec policy was built from (Settings.codec_policy: the default one)
+        self.registry = registry or default_registry
+        self._processors = transcoding_factory(self._entropy, self.registry,
+                                               passthrough_factory(self._entropy))
+        log.info("%s; transcoding %s", self.registry.report(),
+                 "allowed" if settings.allow_transcoding else "disabled (allow_transcoding=false)")
         self._calls: dict[str, _CallMedia] = {}
         self._poller = MediaPoller(self._loop)
         first = settings.media_port_from + (settings.media_port_from & 1)
@@ -157,7 +170,7 @@ class MediaManager:
             raise MediaError(f"media for call {call_id} already allocated")
         endpoint = WebRtcEndpoint(self._certificate, entropy=self._entropy)
         relay = CallRelay(endpoint, call_id=call_id, entropy=self._entropy, config=self._config,
-                          wallclock_offset=self._wallclock_offset)
+                          processors=self._processors, wallclock_offset=self._wallclock_offset)
         media = _CallMedia(call_id, relay)
         try:
             webrtc_sock, _ = self._bind_pair(rtcp=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LocalProtocolError
+from ..rtp.codecs import CodecRegistry, default_registry
 from ..sdp.errors import SdpUsageError
 from ..sdp.policy import DEFAULT_CODECS, DEFAULT_CODECS_EXCLUDE_SIP, CodecPolicy
 from ..sip.uaconfig import UaConfig
@@ -119,6 +120,9 @@ class Settings:
     profiles: tuple[str, ...] = ()
     #: offer only packetization-mode=1 H.264 to SIP
     proxy_use_h264_packetization_mode_1_only: bool = True
+    #: transcode audio when the browser and the SIP side share no codec (never when they do);
+    #: off: such calls fail with "Transcoding required, but disabled"
+    allow_transcoding: bool = True
     log_level: str = "INFO"
     #: end a call whose media stopped ("Failed by RTP activity"); off allows calls without
     #: microphone and camera
@@ -148,12 +152,21 @@ class Settings:
         except LocalProtocolError as exc:
             raise SettingsError(f"SIP settings: {exc}") from None
 
-    def codec_policy(self) -> CodecPolicy:
-        """The SIP-side codec filter these settings describe (order of ``codecs`` = preference)."""
+    def codec_policy(self, registry: CodecRegistry | None = None) -> CodecPolicy:
+        """The SIP-side codec filter these settings describe (order of ``codecs`` = preference).
+
+        What may be transcoded is what ``registry`` (default: the process-wide one the media
+        plane uses) can decode and encode here: a codec whose library is missing is not offered.
+        With ``allow_transcoding`` off it still tells a refusal "Transcoding required, but
+        disabled" from "No common codecs".
+        """
+        codecs = (registry or default_registry).available_codecs()
+        transcodable = [(info.name.lower(), info.clock_rate) for info in codecs]
         try:
             return CodecPolicy.from_settings(
                 self.codecs, self.codecs_exclude_sip, self.allow_outside_codecs, self.profiles,
-                self.proxy_use_h264_packetization_mode_1_only, keep_remote_order=False)
+                self.proxy_use_h264_packetization_mode_1_only, keep_remote_order=False,
+                allow_transcoding=self.allow_transcoding, transcodable=transcodable)
         except SdpUsageError as exc:
             raise SettingsError(f"setting profiles: {exc.args[0]}") from None
 
@@ -225,6 +238,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "allow_outside_codecs": ("allow_outside_codecs", _bool),
     "profiles": ("profiles", _list),
     "proxy_use_h264_packetization_mode_1_only": ("proxy_use_h264_packetization_mode_1_only", _bool),
+    "allow_transcoding": ("allow_transcoding", _bool),
     "log_level": ("log_level", lambda s: s.strip().upper()),
     "rtp_activity_detecting": ("rtp_activity_detecting", _bool),
     "rtp_activity_timeout": ("rtp_activity_timeout", float),

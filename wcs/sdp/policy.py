@@ -15,6 +15,10 @@ accept SDP encoding names (``PCMU``, ``G722``, ``iLBC`` …, case-insensitive).
   ``constrained-baseline`` or profile-level-ids such as ``42e01f``); empty = any.
 * ``h264_packetization_mode_1_only`` — offer only packetization-mode=1 H.264 to SIP
   (WCS ``proxy_use_h264_packetization_mode_1_only``).
+* ``transcoding`` — the relay may transcode audio when the two sides share no codec
+  (:mod:`wcs.sdp.transcoding`); ``transcodable`` lists the ``(encoding, clock rate)`` pairs the
+  media engine can both decode and encode here (the gateway fills it from its codec registry,
+  so a codec whose library is missing is never offered).  Passthrough always wins.
 
 WebRTC helper formats (red, rtx, ulpfec, flexfec) never reach the SIP side.
 """
@@ -71,6 +75,8 @@ class CodecPolicy:
     h264_profiles: tuple[str, ...] = ()
     h264_packetization_mode_1_only: bool = True
     keep_remote_order: bool = True
+    transcoding: bool = False
+    transcodable: tuple[tuple[str, int], ...] = ()
     _keys: tuple[tuple[str, int | None], ...] = field(default=(), init=False, repr=False, compare=False)
     _excluded_keys: tuple[tuple[str, int | None], ...] = field(default=(), init=False, repr=False,
                                                               compare=False)
@@ -80,6 +86,8 @@ class CodecPolicy:
         object.__setattr__(self, "exclude_sip", _names(self.exclude_sip))
         object.__setattr__(self, "h264_profiles",
                            tuple(_h264_profile_name(p) for p in _names(self.h264_profiles)))
+        object.__setattr__(self, "transcodable",
+                           tuple((name.lower(), int(rate)) for name, rate in self.transcodable))
         object.__setattr__(self, "_keys", tuple(_encoding(name) for name in self.codecs))
         object.__setattr__(self, "_excluded_keys", tuple(_encoding(name) for name in self.exclude_sip))
 
@@ -92,10 +100,13 @@ class CodecPolicy:
         profiles: str | Sequence[str] = (),
         proxy_use_h264_packetization_mode_1_only: bool = True,
         keep_remote_order: bool = True,
+        allow_transcoding: bool = False,
+        transcodable: Iterable[tuple[str, int]] = (),
     ) -> CodecPolicy:
         """Build a policy from the WCS-named settings (comma lists or sequences)."""
         return cls(_names(codecs), _names(codecs_exclude_sip), allow_outside_codecs,
-                   _names(profiles), proxy_use_h264_packetization_mode_1_only, keep_remote_order)
+                   _names(profiles), proxy_use_h264_packetization_mode_1_only, keep_remote_order,
+                   allow_transcoding, tuple(transcodable))
 
     @staticmethod
     def _matches(key: tuple[str, int | None], fmt: Format) -> bool:

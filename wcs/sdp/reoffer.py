@@ -10,7 +10,10 @@ codecs and directions the browser leg already agreed, kept in the
   remote address or PT numbering, streams removed (port 0) or added (refused with
   port 0: the browser leg has no m-line for them).  An existing stream left without
   a common codec raises :class:`NoCommonCodec` so that the re-INVITE gets a 488
-  and the session continues unchanged (RFC 3261 §14.2).
+  and the session continues unchanged (RFC 3261 §14.2) — unless it was negotiated with
+  transcoding allowed and the offer names one of its ``sip_alternatives``: then the
+  stream is re-fitted (:func:`_refit`), transcoding the browser's fixed codec to the new
+  SIP codec, or passthrough when the new codec is the browser's.
 * :func:`sip_offer_from_plans` writes our own re-offer (browser hold/resume, a
   re-INVITE without SDP, a session refresh) from the plans, keeping the PT mapping
   of the session (RFC 3264 §8.3.2).
@@ -45,13 +48,14 @@ from wcs.sdp.negotiate import (
     intersect_directions,
     reverse_direction,
 )
+from wcs.sdp.transcoding import event_formats, is_codec
 from wcs.sdp.webrtc import PtPair, SipTransport, StreamPlan
 
 
 def _ours(plan: StreamPlan, pair: PtPair) -> Format | None:
     """Our declared SIP format for ``pair`` (same PT as the browser's, else same codec)."""
-    rate = pair.sip_clock_rate or pair.clock_rate
-    cands = [f for f in plan.sip_formats if f.encoding == pair.name.lower() and f.clock_rate == rate]
+    rate = pair.sip_rate
+    cands = [f for f in plan.sip_formats if f.encoding == pair.sip_encoding and f.clock_rate == rate]
     return next((f for f in cands if f.pt == pair.webrtc_pt), cands[0] if cands else None)
 
 
@@ -72,6 +76,38 @@ def _remap(plan: StreamPlan, remote: list[Format]) -> tuple[list[PtPair], list[t
 
 def _has_codec(pairs: list[PtPair]) -> bool:
     return any(p.name.lower() not in ("telephone-event", "cn") for p in pairs)
+
+
+def _refit(plan: StreamPlan, remote: list[Format]
+           ) -> tuple[list[PtPair], list[tuple[Format, Format]], list[Format]] | None:
+    """Pairs for a SIP offer that changed codec within ``plan.sip_alternatives``.
+
+    The browser keeps the codec of the plan's first pair; the offer's most preferred codec
+    among the alternatives becomes its partner: passthrough when it is that same codec,
+    transcoded otherwise.  Returns the pairs, the (ours, theirs) formats in common and our
+    declared formats, or None.
+    """
+    first = next((p for p in plan.codecs if _has_codec([p])), None)
+    if first is None or not plan.sip_alternatives:
+        return None
+    for theirs in remote:
+        ours = find_match(theirs, plan.sip_alternatives) if is_codec(theirs) else None
+        if ours is None:
+            continue
+        same = ours.encoding == first.name.lower() and ours.clock_rate == first.clock_rate
+        pairs = [PtPair(first.webrtc_pt, theirs.pt, first.name, first.clock_rate,
+                        None if same else theirs.clock_rate, None if same else theirs.name)]
+        common = [(ours, theirs)]
+        browser_events = [Format(p.webrtc_pt, p.name, p.clock_rate) for p in plan.codecs
+                          if p.name.lower() == "telephone-event"]
+        events = event_formats(browser_events, remote, first.clock_rate, theirs.clock_rate)
+        if events is not None:
+            be, te = events
+            pairs.append(PtPair(be.pt, te.pt, be.name, be.clock_rate,
+                                te.clock_rate if te.clock_rate != be.clock_rate else None))
+            common.append((find_match(te, plan.sip_formats) or te, te))
+        return pairs, common, [o for o, _ in common]
+    return None
 
 
 def _sip_section(kind: str, port: int, proto: str, formats: list[Format], direction: str,
@@ -111,7 +147,11 @@ def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip
             continue
         pairs, common = _remap(plan, media_formats(smd))
         if not _has_codec(pairs):
-            raise NoCommonCodec()
+            refit = _refit(plan, media_formats(smd))
+            if refit is None:
+                raise NoCommonCodec()
+            pairs, common, declared = refit
+            plan = replace(plan, sip_formats=declared)
         wanted = intersect_directions(plan.webrtc_direction, "sendonly") if hold else plan.webrtc_direction
         direction = answer_direction(effective_direction(reoffer, smd), wanted)
         # RFC 3264 §6.1: the answer uses the offer's PT numbers; the fmtp stay ours

@@ -1,9 +1,11 @@
 """WebRTC ⇄ plain-RTP SDP translation for a relaying gateway.
 
 The gateway terminates ICE/DTLS-SRTP towards the browser and relays RTP payloads
-unchanged to the SIP side, so both legs must agree on the same codecs; only payload
+unchanged to the SIP side, so both legs normally agree on the same codecs; only payload
 type numbers (and telephone-event clock rates) may differ and are mapped by the
-relay.  Four translations cover both call directions:
+relay.  When an audio stream would otherwise fail and the policy allows it, the relay
+transcodes instead (:mod:`wcs.sdp.transcoding`: the pair names the SIP codec in
+``PtPair.sip_name``).  Four translations cover both call directions:
 
 outgoing call (browser offers)::
 
@@ -56,6 +58,18 @@ from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import Line, MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
 from wcs.sdp.policy import CodecPolicy
+from wcs.sdp.transcoding import (
+    TranscodingDisabled,
+    best_codec,
+    browser_formats,
+    codec_key,
+    engine_codecs,
+    event_formats,
+    sip_only_events,
+    sip_only_formats,
+    sip_target,
+    would_transcode,
+)
 
 __all__ = ["PtPair", "SipTransport", "StreamPlan", "WebRtcTransport", "sip_answer_from_webrtc",
            "sip_offer_from_webrtc", "webrtc_answer_from_sip", "webrtc_offer_from_sip"]
@@ -85,6 +99,22 @@ class PtPair:
     name: str
     clock_rate: int                       # the browser leg's clock rate
     sip_clock_rate: int | None = None     # set when the SIP leg differs (telephone-event 48000 ⇄ 8000)
+    sip_name: str | None = None           # the SIP leg's codec when the relay transcodes (G729, speex …)
+
+    @property
+    def transcoded(self) -> bool:
+        """The relay decodes and re-encodes this pair (``name`` on the browser leg, ``sip_name``)."""
+        return self.sip_name is not None
+
+    @property
+    def sip_rate(self) -> int:
+        """The SIP leg's clock rate."""
+        return self.sip_clock_rate or self.clock_rate
+
+    @property
+    def sip_encoding(self) -> str:
+        """The SIP leg's encoding name, lower case."""
+        return (self.sip_name or self.name).lower()
 
 
 @dataclass
@@ -102,6 +132,14 @@ class StreamPlan:
     webrtc_index: int | None = None       # m-line index on the browser side
     sip_formats: list[Format] = field(default_factory=list)  # negotiated formats as OUR SIP SDP declared them
     webrtc_direction: str = "inactive"    # what the browser leg negotiated (fixed: no renegotiation)
+    #: SIP formats (as our SIP SDP declared them) a later SIP offer may switch this stream to by
+    #: transcoding the browser's codec (or back to passthrough); empty: no transcoding allowed
+    sip_alternatives: list[Format] = field(default_factory=list)
+
+    @property
+    def transcoding(self) -> PtPair | None:
+        """The pair the relay transcodes; None for a passthrough stream."""
+        return next((pair for pair in self.codecs if pair.transcoded), None)
 
     def pair_for_sip_pt(self, pt: int) -> PtPair | None:
         """The pair for a PT arriving from the SIP side.
@@ -144,18 +182,31 @@ def _is_real(fmt: Format) -> bool:
 
 def sip_offer_from_webrtc(offer: SessionDescription, sip: SipTransport, policy: CodecPolicy,
                           extra_lines: Iterable[str] = ()) -> SessionDescription:
-    """The INVITE's SDP for a browser offer (see module docstring)."""
+    """The INVITE's SDP for a browser offer (see module docstring).
+
+    With transcoding allowed, audio m-lines also list the SIP-only codecs the relay can
+    transcode to (:func:`wcs.sdp.transcoding.sip_only_formats`) after the browser's.
+    """
     extra = validate_extra_lines(extra_lines)
     out = new_session(sip.username, sip.session_id, sip.address)
     out.lines = session_lines(sip.address, extra)
-    usable = False
+    usable = disabled = False
+    codecs = engine_codecs(policy)
     for index, md in enumerate(offer.media):
         port = sip.ports.get(index)
         kept: list[Format] = []
+        added: list[Format] = []
         if md.kind in _MEDIA and not md.rejected and port:
-            kept = policy.order([f for f in media_formats(md) if policy.offer_to_sip(f)])
-        rates = {f.clock_rate for f in kept if _is_real(f)}
+            formats = media_formats(md)
+            kept = policy.order([f for f in formats if policy.offer_to_sip(f)])
+            if md.kind == "audio":
+                added = sip_only_formats(formats, kept, policy, codecs)
+                disabled |= not any(_is_real(f) for f in kept) and would_transcode(policy, formats)
+        rates = {f.clock_rate for f in kept + added if _is_real(f)}
         kept = [f for f in kept if not _is_event(f) or f.clock_rate in rates]
+        if added:
+            kept = ([f for f in kept if _is_real(f)] + added + [f for f in kept if not _is_real(f)]
+                    + sip_only_events(kept, added, policy))
         if not rates or port is None:
             out.media.append(rejected_copy(md, "RTP/AVP" if "RTP/" in md.proto else md.proto))
             continue
@@ -170,7 +221,7 @@ def sip_offer_from_webrtc(offer: SessionDescription, sip: SipTransport, policy: 
         section.lines.append(("a", offer.media_direction(md)))
         out.media.append(section)
     if not usable:
-        raise NoCommonCodec()
+        raise TranscodingDisabled() if disabled else NoCommonCodec()
     return out
 
 
@@ -197,18 +248,24 @@ def _wildcard_fb(formats: list[Format]) -> list[Line]:
 
 def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: SessionDescription,
                            transport: WebRtcTransport, *, sip_offer: SessionDescription | None = None,
+                           policy: CodecPolicy | None = None,
                            ) -> tuple[SessionDescription, list[StreamPlan]]:
     """The browser's answer for a SIP answer to :func:`sip_offer_from_webrtc`.
 
-    ``sip_offer`` (optional) limits the SIP answer to what was offered.  Raises
-    :class:`NoCommonCodec` when no stream survives.
+    ``sip_offer`` (optional) limits the SIP answer to what was offered.  A SIP answer that
+    picked a SIP-only codec of our offer makes a transcoded stream with the browser's best
+    codec that ``policy`` says the engine handles (without a policy: :data:`~wcs.sdp.
+    transcoding.ENGINE_CODECS`; with neither ``policy`` nor ``sip_offer``: no transcoding).
+    Raises :class:`NoCommonCodec` when no stream survives.
     """
     out = webrtc_session(transport)
     plans: list[StreamPlan] = []
+    # a transcode needs proof we offered the SIP-only codec: the policy, or our SIP offer
+    codecs = engine_codecs(policy) if policy is not None or sip_offer is not None else frozenset()
     for index, bmd in enumerate(webrtc_offer.media):
         smd = sip_answer.media[index] if index < len(sip_answer.media) else None
         offered = sip_offer.media[index] if sip_offer and index < len(sip_offer.media) else None
-        plan = _answer_stream(sip_answer, smd, offered, webrtc_offer, bmd, index)
+        plan = _answer_stream(sip_answer, smd, offered, webrtc_offer, bmd, index, codecs, policy)
         plans.append(plan)
         if not plan.accepted:
             out.media.append(webrtc_rejected(bmd, transport))
@@ -222,8 +279,10 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
         for pair in plan.codecs:
             b, s = bf[pair.webrtc_pt], sf[pair.sip_pt]
             fb = [x for x in b.rtcp_fb if x in _PASSIVE_FB or (x == "nack" and x in s.rtcp_fb)]
-            section.lines += format_lines(b, _answer_fmtp(b, s), fb if bmd.kind == "video" else ())
-        section.lines += _ptime_lines(smd)
+            fmtp = b.fmtp if pair.transcoded else _answer_fmtp(b, s)   # transcoded: the legs are independent
+            section.lines += format_lines(b, fmtp, fb if bmd.kind == "video" else ())
+        if plan.transcoding is None:
+            section.lines += _ptime_lines(smd)
         out.media.append(section)
     _finish_webrtc(out, webrtc_offer, plans, transport)
     return out, plans
@@ -231,12 +290,14 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
 
 def _answer_stream(sip_answer: SessionDescription, smd: MediaDescription | None,
                    offered: MediaDescription | None, webrtc_offer: SessionDescription,
-                   bmd: MediaDescription, index: int) -> StreamPlan:
+                   bmd: MediaDescription, index: int, codecs: frozenset[tuple[str, int]],
+                   policy: CodecPolicy | None) -> StreamPlan:
     """Match one SIP answer m-line against the browser's offered formats."""
     if smd is None or smd.rejected or smd.kind != bmd.kind or bmd.rejected or bmd.kind not in _MEDIA:
         return _rejected_plan(bmd.kind, bmd.mid, index, index)
     browser = [f for f in media_formats(bmd) if f.encoding not in WEBRTC_HELPERS]
     answered = media_formats(smd)
+    allowed: list[Format] = []
     if offered is not None:
         allowed = media_formats(offered)
         answered = [f for f in answered if find_match(f, allowed) is not None]
@@ -249,17 +310,44 @@ def _answer_stream(sip_answer: SessionDescription, smd: MediaDescription | None,
         if b is not None:
             used.add(b.pt)
             pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate))
+    declared: list[Format] = []
+    if pairs:
+        pairs += _event_pairs([f for f in browser if _is_event(f)], [f for f in answered if _is_event(f)],
+                              pairs[0].clock_rate)
+        declared = _declared([b for b in browser if any(p.webrtc_pt == b.pt and not p.sip_clock_rate
+                                                        for p in pairs)])
+    elif bmd.kind == "audio":
+        pairs, declared = _transcoded_pairs(browser, answered, allowed, codecs)
     if not pairs:
         return _rejected_plan(bmd.kind, bmd.mid, index, index)
-    pairs += _event_pairs([f for f in browser if _is_event(f)], [f for f in answered if _is_event(f)],
-                          pairs[0].clock_rate)
     offer_dir = webrtc_offer.media_direction(bmd)
     sip_dir = effective_direction(sip_answer, smd)
     browser_dir = reverse_direction(intersect_directions(answer_direction(offer_dir), sip_dir))
+    alternatives: list[Format] = []
+    if bmd.kind == "audio" and (policy is not None or pairs[0].transcoded):
+        alternatives = [f for f in allowed if _is_real(f) and codec_key(f) in codecs]
     return StreamPlan(bmd.kind, bmd.mid, pairs, remote_rtp(sip_answer, smd), remote_rtcp(sip_answer, smd),
-                      browser_dir, index, smd.has_attribute("rtcp-mux"), index,
-                      _declared([b for b in browser if any(p.webrtc_pt == b.pt and not p.sip_clock_rate
-                                                           for p in pairs)]), browser_dir)
+                      browser_dir, index, smd.has_attribute("rtcp-mux"), index, declared, browser_dir,
+                      alternatives)
+
+
+def _transcoded_pairs(browser: list[Format], answered: list[Format], offered: list[Format],
+                      codecs: frozenset[tuple[str, int]]) -> tuple[list[PtPair], list[Format]]:
+    """An outgoing stream whose SIP answer picked a SIP-only codec: the browser's best codec
+    paired with it for transcoding, and the events; plus our declared SIP formats."""
+    b = best_codec(browser, codecs)
+    s = best_codec(answered, codecs)
+    if b is None or s is None:
+        return [], []
+    pairs = [PtPair(b.pt, s.pt, b.name, b.clock_rate, s.clock_rate, sip_name=s.name)]
+    declared = [find_match(s, offered) or s]
+    events = event_formats(browser, answered, b.clock_rate, s.clock_rate)
+    if events is not None:
+        be, se = events
+        pairs.append(PtPair(be.pt, se.pt, be.name, be.clock_rate,
+                            se.clock_rate if se.clock_rate != be.clock_rate else None))
+        declared.append(find_match(se, offered) or se)
+    return pairs, declared
 
 
 def _declared(browser: list[Format]) -> list[Format]:
@@ -301,15 +389,28 @@ def _answer_fmtp(offer: Format, answer: Format) -> str:
 
 def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransport,
                           policy: CodecPolicy) -> SessionDescription:
-    """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes."""
+    """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes.
+
+    An audio m-line without a codec the browser decodes but with one the relay can transcode
+    (policy permitting) is offered with the browser codecs the engine handles instead.
+    """
     out = webrtc_session(transport)
     reserved = {int(pt) for md in sip_offer.media for pt in md.formats if pt.isdigit()}
     taken: set[int] = set()
+    codecs = engine_codecs(policy)
+    disabled = False
     for index, smd in enumerate(sip_offer.media):
         if smd.kind not in _MEDIA or smd.rejected or smd.proto.upper() not in SIP_PROTOS:
             continue
-        kept = policy.order([f for f in media_formats(smd)
+        formats = media_formats(smd)
+        kept = policy.order([f for f in formats
                              if f.encoding in BROWSER_CODECS and policy.accept_from_sip(f)])
+        if not any(_is_real(f) for f in kept) and smd.kind == "audio":
+            if sip_target(formats, codecs, policy) is not None:
+                events = any(_is_event(f) and policy.accept_from_sip(f) for f in formats)
+                kept = browser_formats(codecs, policy, events, reserved | taken)
+            else:
+                disabled |= would_transcode(policy, [], formats)
         if not any(_is_real(f) for f in kept):
             continue
         kept = _unique_pts(kept, taken, reserved)
@@ -320,10 +421,11 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
             if fmt.encoding == "opus":
                 fmt = replace(fmt, channels=2)   # RFC 7587 §7; browsers insist on opus/48000/2
             section.lines += format_lines(fmt, fmt.fmtp, fb)
-        section.lines += _ptime_lines(smd)
+        if any(_is_real(f) and find_match(f, formats) is not None for f in kept):
+            section.lines += _ptime_lines(smd)   # not for a transcoded stream: the legs are independent
         out.media.append(section)
     if not out.media:
-        raise NoCommonCodec()
+        raise TranscodingDisabled() if disabled else NoCommonCodec()
     mids = [md.mid for md in out.media if md.mid is not None]
     out.lines.append(("a", "group:BUNDLE " + " ".join(mids)))
     add_msid_semantic(out, transport)
@@ -354,10 +456,17 @@ def _ptime_lines(md: MediaDescription) -> list[Line]:
 
 
 def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: SessionDescription,
-                           sip: SipTransport, extra_lines: Iterable[str] = ()
-                           ) -> tuple[SessionDescription, list[StreamPlan]]:
-    """The 2xx SDP for the SIP offer, from the browser's answer to :func:`webrtc_offer_from_sip`."""
+                           sip: SipTransport, extra_lines: Iterable[str] = (), *,
+                           policy: CodecPolicy | None = None) -> tuple[SessionDescription, list[StreamPlan]]:
+    """The 2xx SDP for the SIP offer, from the browser's answer to :func:`webrtc_offer_from_sip`.
+
+    An audio m-line the browser answered with none of the SIP offer's formats is the one
+    :func:`webrtc_offer_from_sip` offered for transcoding: the SIP codec is the SIP offer's
+    first one the engine handles (``policy``: what it says; None: :data:`~wcs.sdp.transcoding.
+    ENGINE_CODECS`, the same choice when every codec library loads).
+    """
     extra = validate_extra_lines(extra_lines)
+    codecs = engine_codecs(policy)
     out = new_session(sip.username, sip.session_id, sip.address)
     out.lines = session_lines(sip.address, extra)
     by_mid = {md.mid: (i, md) for i, md in enumerate(webrtc_answer.media) if md.mid is not None}
@@ -368,6 +477,8 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
         pairs: list[PtPair] = []
         if bmd is not None and not bmd.rejected and not smd.rejected and port:
             pairs = _sip_pairs(media_formats(smd), media_formats(bmd))
+            if not pairs and smd.kind == "audio":
+                pairs = _transcoded_sip_pairs(media_formats(smd), media_formats(bmd), codecs, policy)
         if not pairs or bmd is None or port is None:
             out.media.append(rejected_copy(smd))
             plans.append(_rejected_plan(smd.kind, bmd.mid if bmd else None, index, webrtc_index))
@@ -380,7 +491,8 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
         for pair in pairs:
             s, b = sf[pair.sip_pt], bf[pair.webrtc_pt]
             fb = [x for x in b.rtcp_fb if x in s.rtcp_fb] if smd.proto.upper() == "RTP/AVPF" else []
-            section.lines += format_lines(s, _answer_fmtp(s, b), fb, static_rtpmap=False)
+            fmtp = s.fmtp if pair.transcoded else _answer_fmtp(s, b)
+            section.lines += format_lines(s, fmtp, fb, static_rtpmap=False)
         if smd.kind == "audio" and sip.ptime:
             section.lines.append(("a", f"ptime:{sip.ptime}"))
         mux = smd.has_attribute("rtcp-mux")
@@ -388,11 +500,15 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
             section.lines.append(("a", "rtcp-mux"))
         section.lines.append(("a", direction))
         out.media.append(section)
+        alternatives: list[Format] = []
+        if smd.kind == "audio" and (policy is not None or pairs[0].transcoded):
+            alternatives = [f for f in sf.values() if _is_real(f) and codec_key(f) in codecs
+                            and (policy is None or policy.accept_from_sip(f))]
         plans.append(StreamPlan(smd.kind, bmd.mid, pairs, remote_rtp(sip_offer, smd),
                                 remote_rtcp(sip_offer, smd), direction, index, mux, webrtc_index,
-                                [replace(sf[p.sip_pt], fmtp=_answer_fmtp(sf[p.sip_pt], bf[p.webrtc_pt]))
-                                 for p in pairs],
-                                webrtc_answer.media_direction(bmd)))
+                                [replace(sf[p.sip_pt], fmtp=sf[p.sip_pt].fmtp if p.transcoded
+                                         else _answer_fmtp(sf[p.sip_pt], bf[p.webrtc_pt])) for p in pairs],
+                                webrtc_answer.media_direction(bmd), alternatives))
     if not any(p.accepted for p in plans):
         raise NoCommonCodec()
     return out, plans
@@ -410,6 +526,24 @@ def _sip_pairs(offered: list[Format], answered: list[Format]) -> list[PtPair]:
             used.add(s.pt)
             pairs.append(PtPair(b.pt, s.pt, b.name, b.clock_rate))
     return pairs if any(p.name.lower() not in ("telephone-event", "cn") for p in pairs) else []
+
+
+def _transcoded_sip_pairs(offered: list[Format], answered: list[Format], codecs: frozenset[tuple[str, int]],
+                          policy: CodecPolicy | None) -> list[PtPair]:
+    """An incoming stream offered to the browser for transcoding: the browser's answered codec
+    paired with the SIP offer's first codec the engine handles, and the events."""
+    s = sip_target(offered, codecs, policy)
+    b = best_codec(answered, codecs)
+    if s is None or b is None:
+        return []
+    pairs = [PtPair(b.pt, s.pt, b.name, b.clock_rate, s.clock_rate, sip_name=s.name)]
+    sip_events = [f for f in offered if policy is None or policy.accept_from_sip(f)]
+    events = event_formats(answered, sip_events, b.clock_rate, s.clock_rate)
+    if events is not None:
+        be, se = events
+        pairs.append(PtPair(be.pt, se.pt, be.name, be.clock_rate,
+                            se.clock_rate if se.clock_rate != be.clock_rate else None))
+    return pairs
 
 
 def _finish_webrtc(out: SessionDescription, offer: SessionDescription, plans: list[StreamPlan],

@@ -67,11 +67,13 @@ class Stream:
         self._entropy = entropy
         rate = plan.codecs[0].clock_rate
         self.clock_rate = rate
+        #: the SIP leg's clock: differs when the stream is transcoded (opus/48000 ⇄ G729/8000)
+        self.sip_clock_rate = plan.codecs[0].sip_rate
         self.from_browser = Reception(rate, locked=False)  # SRTP-authenticated: no lock needed
-        self.from_sip = Reception(rate, locked=True)
+        self.from_sip = Reception(self.sip_clock_rate, locked=True)
         self.to_sip: StreamProcessor = processors(plan, True, None)
         self.to_browser: StreamProcessor = processors(plan, False, None)
-        self.sent_to_sip = Transmission(self.to_sip.ssrc, rate)
+        self.sent_to_sip = Transmission(self.to_sip.ssrc, self.sip_clock_rate)
         self.sent_to_browser = Transmission(self.to_browser.ssrc, rate)
         self.latching = latching
         self.sip_timer = timer
@@ -84,8 +86,10 @@ class Stream:
         """A renegotiation of this stream: same outgoing streams where the factory keeps them."""
         self.to_sip = processors(plan, True, self.to_sip)
         self.to_browser = processors(plan, False, self.to_browser)
-        if self.sent_to_sip.ssrc != self.to_sip.ssrc:
-            self.sent_to_sip = Transmission(self.to_sip.ssrc, self.clock_rate)
+        sip_rate = plan.codecs[0].sip_rate
+        if self.sent_to_sip.ssrc != self.to_sip.ssrc or sip_rate != self.sip_clock_rate:
+            self.sent_to_sip = Transmission(self.to_sip.ssrc, sip_rate)
+        self.sip_clock_rate = self.from_sip.clock_rate = sip_rate
         if self.sent_to_browser.ssrc != self.to_browser.ssrc:
             self.sent_to_browser = Transmission(self.to_browser.ssrc, self.clock_rate)
         self.from_sip.unlock()
@@ -112,7 +116,7 @@ class Stream:
                 sip_side.append((pt, pair.sip_clock_rate or pair.clock_rate))
         self.sip_events = event_receivers(sip_side)
         # the pair we send sendDtmf events with: same clock as the audio if there is one
-        self.dtmf_pair = next((p for p in events if (p.sip_clock_rate or p.clock_rate) == self.clock_rate),
+        self.dtmf_pair = next((p for p in events if p.sip_rate == self.sip_clock_rate),
                               events[0] if events else None)
         if self.dtmf_out is not None and (self.dtmf_pair is None or not self.send_to_sip):
             self.dtmf_out.cancel()
