@@ -43,7 +43,12 @@ def m_formats(sdp: str, kind: str = "audio") -> list[str]:
 
 
 def rtpmap(sdp: str) -> dict[str, str]:
-    return dict(re.findall(r"^a=rtpmap:(\d+) (\S+)", sdp, re.M))
+    """PT → encoding/rate (channels left out)."""
+    return {pt: "/".join(name.split("/")[:2]) for pt, name in re.findall(r"^a=rtpmap:(\d+) (\S+)", sdp, re.M)}
+
+
+#: RFC 3551 static payload types that need no rtpmap
+STATIC = {"0": "PCMU/8000", "8": "PCMA/8000", "9": "G722/8000", "18": "G729/8000"}
 
 
 def place_call(phone: Phone, gateway: Gateway, kamailio: Kamailio, bs: Baresip, **call: Any) -> str:
@@ -59,15 +64,19 @@ def test_default_codec_order_follows_the_codecs_setting(kamailio: Kamailio, bare
     bs = baresip("1002", answermode="auto", codecs=("PCMU",))
     place_call(phone, gateway, kamailio, bs)
     invite = sdp_after(bs.sip_trace(), "INVITE sip:1002")
-    # default `codecs`: opus, alaw, ulaw, g729, speex16, g722, …, telephone-event
-    assert m_formats(invite) == ["111", "8", "0", "9", "110", "126"], invite
+    # default `codecs`: opus, alaw, ulaw, g729, speex16, g722, …, telephone-event: the browser's
+    # codecs first (passthrough), then the SIP-only ones we can transcode (allow_transcoding=true)
+    names = [rtpmap(invite).get(pt, STATIC.get(pt)) for pt in m_formats(invite)]
+    assert names == ["opus/48000", "PCMA/8000", "PCMU/8000", "G722/8000", "G729/8000", "speex/16000",
+                     "telephone-event/48000", "telephone-event/8000"], invite
     assert "RTP/AVP" in invite and not re.search(r"a=(ice-|fingerprint|candidate|mid|extmap|ssrc)", invite)
     assert re.search(r"^o=- \d+ 1 IN IP4 127\.0\.0\.1$", invite, re.M), invite
 
 
 def test_codecs_setting_limits_and_orders_the_offer(kamailio: Kamailio, baresip: Any, make_gateway: Any,
                                                     phone: Phone) -> None:
-    gateway = make_gateway(extra_args=["--set", "codecs=ulaw,alaw,telephone-event"])
+    gateway = make_gateway(extra_args=["--set", "codecs=ulaw,alaw,telephone-event",
+                                       "--set", "allow_transcoding=false"])
     bs = baresip("1002", answermode="auto", codecs=("PCMA", "PCMU"))
     place_call(phone, gateway, kamailio, bs)
     invite = sdp_after(bs.sip_trace(), "INVITE sip:1002")
@@ -89,7 +98,9 @@ def test_strip_codecs_from_the_sdk_is_tolerated(kamailio: Kamailio, baresip: Any
     bs = baresip("1002", answermode="auto", codecs=("PCMU",))
     place_call(phone, gateway, kamailio, bs, stripCodecs="opus,G722,telephone-event")
     invite = sdp_after(bs.sip_trace(), "INVITE sip:1002")
-    assert m_formats(invite) == ["8", "0"], invite
+    # what the browser still offers comes first; the rest is transcoded (G.722, G.729, Speex …)
+    assert m_formats(invite)[:2] == ["8", "0"], invite
+    assert "opus/48000" not in rtpmap(invite).values(), "opus is never offered to SIP by transcoding"
 
 
 def test_sip_sdp_lines_go_into_the_invite(kamailio: Kamailio, baresip: Any, gateway: Gateway,
@@ -154,20 +165,25 @@ def test_h264_mode_0_allowed_when_configured(kamailio: Kamailio, baresip: Any, m
     assert any("packetization-mode=1" in v for v in fmtps), fmtps
 
 
-def test_no_common_codec_outgoing_fails_with_wcs_wording(kamailio: Kamailio, make_gateway: Any,
-                                                         phone: Phone) -> None:
-    gateway = make_gateway(extra_args=["--set", "codecs=g729"])
+@pytest.mark.parametrize(("settings", "info"), [
+    (["codecs=ilbc"], "No common codecs"),                                 # nothing we can carry
+    (["codecs=g729", "allow_transcoding=false"], "Transcoding required, but disabled"),
+])
+def test_no_common_codec_outgoing_fails_with_wcs_wording(kamailio: Kamailio, make_gateway: Any, phone: Phone,
+                                                         settings: list[str], info: str) -> None:
+    gateway = make_gateway(extra_args=[arg for item in settings for arg in ("--set", item)])
     register_browser(phone, gateway, kamailio)
     call_id = phone.call("1002")
     phone.wait_event("call", "FAILED", 15, call_id=call_id)
     finish = [f["data"][0] for f in phone.frames_named("finish")][-1]
-    assert finish["info"] == "No common codecs", finish
+    assert finish["info"] == info, finish
 
 
 def test_no_common_codec_incoming_gets_488_with_warning(kamailio: Kamailio, baresip: Any, make_gateway: Any,
                                                         phone: Phone) -> None:
     gateway = make_gateway(extra_args=["--set", "codecs=opus,telephone-event",
-                                       "--set", "allow_outside_codecs=false"])
+                                       "--set", "allow_outside_codecs=false",
+                                       "--set", "allow_transcoding=false"])
     bs = baresip("1002", answermode="manual", codecs=("PCMU",))
     register_browser(phone, gateway, kamailio)
     n = bs.event_count()

@@ -288,10 +288,7 @@ def test_d_outgoing_call_fails_when_transcoding_is_disabled(kamailio: Kamailio, 
     call_id = phone.call("1002")
     phone.wait_event("call", "FAILED", 15, call_id=call_id)
     info = finish_frames(phone, call_id)[-1]["info"]
-    assert info in (DISABLED, "No common codecs"), info
-    if info != DISABLED:
-        pytest.xfail("the gateway core reports NoCommonCodec as 'No common codecs' whatever its reason "
-                     "(wcs/gateway/calls.py _failure_info)")
+    assert info == DISABLED, info
 
 
 def test_d_incoming_speex_gets_488_when_transcoding_is_disabled(
@@ -307,10 +304,7 @@ def test_d_incoming_speex_gets_488_when_transcoding_is_disabled(
     warning = re.search(r'Warning: 305 127\.0\.0\.1 "([^"]*)"', trace)
     assert warning, trace[-4000:]
     assert not phone.frames_named("notifyIncomingCall")
-    assert warning.group(1) in (DISABLED, "No common codecs"), warning.group(0)
-    if warning.group(1) != DISABLED:
-        pytest.xfail("the gateway core's 488 Warning says 'No common codecs' whatever the reason "
-                     "(wcs/gateway/calls.py _refuse/_failure_info)")
+    assert warning.group(1) == DISABLED, warning.group(0)
 
 
 def test_sip_only_codecs_in_the_default_invite(kamailio: Kamailio, baresip: Any, gateway: Gateway,

@@ -53,7 +53,6 @@ from ..sip.uacore import CallAnswered, CallEnded, CallProgress, IncomingCall
 from ..timers import TimerHeap
 from .call import (
     ICE_ERROR,
-    NO_COMMON_CODECS,
     NORMAL_CLEARING,
     REQUEST_TIMEOUT,
     RTP_ACTIVITY,
@@ -179,7 +178,7 @@ class CallControl:
         try:
             sip_answer = parse_sdp(sdp)
             answer, plans = webrtc_answer_from_sip(sip_answer, call.webrtc_offer, call.media.webrtc,
-                                                   sip_offer=call.sip_offer)
+                                                   sip_offer=call.sip_offer, policy=self.policy)
         except SdpError as exc:
             self.hang_up_sip(call, now)
             self.finish(call, "FAILED", _failure_info(exc))
@@ -264,7 +263,8 @@ class CallControl:
                 raise SdpError("No SDP in the answer")
             answer = parse_sdp(request.sdp)
             sip_answer, plans = sip_answer_from_webrtc(answer, call.sip_offer, call.media.sip,
-                                                       extra_lines=list(request.sipSDP or []))
+                                                       extra_lines=list(request.sipSDP or []),
+                                                       policy=self.policy)
         except SdpError as exc:
             self.ua.reject(call.sip, 488, "Not Acceptable Here", now)
             self.finish(call, "FAILED", _failure_info(exc))
@@ -427,7 +427,7 @@ class CallControl:
 
 def _failure_info(exc: Exception) -> str:
     if isinstance(exc, NoCommonCodec):
-        return NO_COMMON_CODECS
+        return exc.reason  # "No common codecs", or "Transcoding required, but disabled" (WCS wording)
     if isinstance(exc, SdpError):
         return f"Invalid SDP: {exc.reason}"
     if isinstance(exc, IdentityError):

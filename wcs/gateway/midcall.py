@@ -32,7 +32,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..rtp.video.keyframe import MEDIA_CONTROL_CONTENT_TYPE, PICTURE_FAST_UPDATE
-from ..sdp.errors import SdpError
+from ..sdp.errors import NoCommonCodec, SdpError
 from ..sdp.parse import parse_sdp
 from ..sdp.reoffer import answer_sip_reoffer, apply_sip_answer, sip_offer_from_plans
 from ..sdp.webrtc import StreamPlan
@@ -122,7 +122,7 @@ class MidCall:
             answer, plans = answer_sip_reoffer(reoffer, call.plans, call.media.sip, call.origin,
                                                call.extra_lines, hold=call.held)
         except SdpError as exc:
-            info = "No common codecs" if exc.status_code == 488 else f"Invalid SDP: {exc.reason}"
+            info = exc.reason if isinstance(exc, NoCommonCodec) else f"Invalid SDP: {exc.reason}"
             self.ua.reject_offer(event.session, now, 488 if exc.status_code == 488 else 400,
                                  headers=(("Warning", f'305 {self.ua.local.host} "{info}"'),))
             call_log.info("call %s re-offer refused: %s", call.id, info)
