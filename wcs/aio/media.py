@@ -33,11 +33,14 @@ from functools import partial
 from ..entropy import Entropy, SystemEntropy
 from ..gateway.media import MediaAllocation, MediaError, MediaEvent, MediaStateChanged
 from ..gateway.relay import BROWSER, SIP_RTCP, CallRelay, Datagram, RelayConfig
+from ..gateway.relay.generators import generator_factory
 from ..gateway.relay.processor import passthrough_factory
 from ..gateway.relay.transcoding import transcoding_factory
+from ..gateway.relay.video import video_factory
 from ..gateway.settings import Settings
 from ..rtp.codecs import CodecRegistry, default_registry
 from ..rtp.errors import RtpUsageError
+from ..sdp.crypto import KEY_MATERIAL, OFFERED_SUITES
 from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
 from ..webrtc.certificate import Certificate
 from ..webrtc.transport import WebRtcEndpoint, host_candidate
@@ -154,6 +157,9 @@ class MediaManager:
         self.registry = registry or default_registry
         self._processors = transcoding_factory(self._entropy, self.registry,
                                                passthrough_factory(self._entropy))
+        # generated media (generate_av_for_ua) and VP8 ⇄ H.264 (video_transcoding) around it
+        self._processors = generator_factory(self._entropy, settings.rtp_generator_start_timeout,
+                                             video_factory(self._entropy, self._processors))
         log.info("%s; transcoding %s", self.registry.report(),
                  "allowed" if settings.allow_transcoding else "disabled (allow_transcoding=false)")
         self._calls: dict[str, _CallMedia] = {}
@@ -188,7 +194,11 @@ class MediaManager:
         candidate = host_candidate(self._address, media.webrtc.port)
         webrtc = WebRtcTransport(ice_ufrag=endpoint.local_ufrag, ice_pwd=endpoint.local_pwd,
                                  fingerprint=endpoint.fingerprint, candidates=[candidate])
-        sip = SipTransport(address=self._address, ports={i: s.port for i, s in enumerate(media.rtp)})
+        sip = SipTransport(address=self._address, ports={i: s.port for i, s in enumerate(media.rtp)},
+                           srtp=self._settings.sip_srtp, transcode_video=self._settings.video_transcoding)
+        if sip.srtp != "off":   # SDES: fresh keys per m-line, one per offered suite (wcs.sdp.sdes)
+            sip.srtp_keys = {i: tuple(self._entropy.token_bytes(KEY_MATERIAL) for _ in OFFERED_SUITES)
+                             for i in sip.ports}
         endpoint.start(now)
         self._rearm(media)
         log.debug("call %s media: webrtc %d, sip %s", call_id, media.webrtc.port, sip.ports)

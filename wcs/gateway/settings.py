@@ -135,8 +135,28 @@ class Settings:
     #: symmetric RTP toward SIP peers (RFC 4961): send where the peer's RTP comes from, if it
     #: comes from the SDP host ("host"), from anywhere ("any", NATed peers), or never ("off")
     rtp_latching: str = "host"
+    #: SDES-SRTP toward SIP (RFC 4568, wcs.sdp.sdes): "off" (plain RTP/AVP), "optional" (RTP/AVP
+    #: offered with a=crypto, SRTP when the peer answers with it; RTP/SAVP offers accepted) or
+    #: "mandatory" (RTP/SAVP only)
+    sip_srtp: str = "off"
+    #: generate black video / silence toward the browser for SIP peers whose User-Agent (or
+    #: Server) header contains one of these (case-insensitive); "all": every peer; empty: none
+    generate_av_for_ua: tuple[str, ...] = ()
+    #: seconds without media from the SIP side after which a stream's generator starts
+    rtp_generator_start_timeout: float = 2.0
+    #: transcode VP8 ⇄ H.264 when the browser and the SIP side share no video codec (CPU heavy:
+    #: a decoder and an encoder per direction and call)
+    video_transcoding: bool = False
     #: settings not known to this version, kept so callers can warn about them
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def generates_for(self, user_agent: str | None) -> bool:
+        """Whether ``generate_av_for_ua`` applies to a SIP peer with this User-Agent/Server value."""
+        patterns = [p.lower() for p in self.generate_av_for_ua]
+        if "all" in patterns:
+            return True
+        agent = (user_agent or "").lower()
+        return bool(agent) and any(p and p != "none" and p in agent for p in patterns)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some attributes changed."""
@@ -188,6 +208,11 @@ class Settings:
                                 f"got {self.sip_transport!r}")
         if not 200 <= self.sip_mtu_threshold <= 65535:
             raise SettingsError("setting sip_mtu_threshold: expected 200-65535")
+        if self.sip_srtp not in ("off", "optional", "mandatory"):
+            raise SettingsError(f"setting sip_srtp: expected off, optional or mandatory, "
+                                f"got {self.sip_srtp!r}")
+        if self.rtp_generator_start_timeout < 0:
+            raise SettingsError("setting rtp_generator_start_timeout: must not be negative")
         if self.rtp_activity_timeout <= 0 or self.rtp_activity_start_grace < 0:
             raise SettingsError("rtp_activity_timeout must be positive and its start grace not negative")
         self.codec_policy()
@@ -244,6 +269,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "rtp_activity_timeout": ("rtp_activity_timeout", float),
     "rtp_activity_start_grace": ("rtp_activity_start_grace", float),
     "rtp_latching": ("rtp_latching", _latching),
+    "sip_srtp": ("sip_srtp", lambda s: s.strip().lower()),
+    "generate_av_for_ua": ("generate_av_for_ua", _list),
+    "rtp_generator_start_timeout": ("rtp_generator_start_timeout", float),
+    "video_transcoding": ("video_transcoding", _bool),
 }
 
 

@@ -38,6 +38,7 @@ from wcs.sdp.build import (
     validate_extra_lines,
 )
 from wcs.sdp.codecs import Format, find_match, media_formats
+from wcs.sdp.crypto import CryptoError
 from wcs.sdp.errors import NoCommonCodec
 from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import MediaDescription, Origin, SessionDescription
@@ -48,6 +49,7 @@ from wcs.sdp.negotiate import (
     intersect_directions,
     reverse_direction,
 )
+from wcs.sdp.sdes import answer_lines, plain_or_secure, rekeyed, reoffer_lines
 from wcs.sdp.transcoding import event_formats, is_codec
 from wcs.sdp.webrtc import PtPair, SipTransport, StreamPlan
 
@@ -141,6 +143,10 @@ def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip
     for index, smd in enumerate(reoffer.media):
         plan = plans[index] if index < len(plans) else None
         port = sip.ports.get(index)
+        if plan is not None and plan.generated:   # no SIP stream behind it (wcs.sdp.video): stays refused
+            out.media.append(rejected_copy(smd))
+            new_plans.append(plan)
+            continue
         if plan is None or not plan.accepted or smd.rejected or smd.kind != plan.kind or not port:
             out.media.append(rejected_copy(smd))
             new_plans.append(_rejected(plan, smd.kind, index))
@@ -157,11 +163,14 @@ def answer_sip_reoffer(reoffer: SessionDescription, plans: list[StreamPlan], sip
         # RFC 3264 §6.1: the answer uses the offer's PT numbers; the fmtp stay ours
         answered = [replace(ours, pt=theirs.pt, fmtp=_fmtp(theirs, ours)) for ours, theirs in common]
         mux = smd.has_attribute("rtcp-mux")
+        keys = plain_or_secure(smd, sip, index, plan.sip_srtp)   # SDES (wcs.sdp.sdes); CryptoError: 488
         out.media.append(_sip_section(smd.kind, port, smd.proto, answered, direction, sip, mux))
+        out.media[-1].lines += answer_lines(keys)
         new_plans.append(replace(plan, codecs=pairs, direction=direction, sip_index=index, sip_rtcp_mux=mux,
                                  sip_remote=remote_rtp(reoffer, smd),
                                  sip_remote_rtcp=remote_rtcp(reoffer, smd)))
-    if not any(p.accepted for p in new_plans):
+        new_plans[-1].sip_srtp = keys
+    if not any(p.accepted and not p.generated for p in new_plans):
         raise NoCommonCodec()
     return origin.stamp(out), new_plans
 
@@ -190,7 +199,7 @@ def sip_offer_from_plans(plans: list[StreamPlan], sip: SipTransport, origin: Ver
     out = _empty(sip, extra_lines)
     for index, plan in enumerate(plans):
         port = sip.ports.get(index)
-        if not plan.accepted or not port:
+        if not plan.accepted or plan.generated or not port:
             if previous is not None and index < len(previous.media):
                 out.media.append(rejected_copy(previous.media[index]))
             else:
@@ -201,8 +210,10 @@ def sip_offer_from_plans(plans: list[StreamPlan], sip: SipTransport, origin: Ver
         if hold:
             direction = intersect_directions(direction, "sendonly")
         declared = [f for f in plan.sip_formats if any(_ours(plan, p) == f for p in plan.codecs)]
-        out.media.append(_sip_section(plan.kind, port, "RTP/AVP", declared, direction, sip,
+        proto, crypto = reoffer_lines(plan)   # SDES: the same suite and key (wcs.sdp.sdes)
+        out.media.append(_sip_section(plan.kind, port, proto, declared, direction, sip,
                                       plan.sip_rtcp_mux))
+        out.media[-1].lines += crypto
     return origin.stamp(out)
 
 
@@ -215,6 +226,9 @@ def apply_sip_answer(sip_answer: SessionDescription, plans: list[StreamPlan]) ->
     new_plans: list[StreamPlan] = []
     for index, plan in enumerate(plans):
         smd = sip_answer.media[index] if index < len(sip_answer.media) else None
+        if plan.generated:   # no SIP stream behind it (wcs.sdp.video)
+            new_plans.append(plan)
+            continue
         if smd is None or smd.rejected or not plan.accepted or smd.kind != plan.kind:
             new_plans.append(_rejected(plan, plan.kind, index))
             continue
@@ -222,12 +236,17 @@ def apply_sip_answer(sip_answer: SessionDescription, plans: list[StreamPlan]) ->
         if not _has_codec(pairs):
             new_plans.append(_rejected(plan, plan.kind, index))
             continue
+        try:
+            keys = rekeyed(plan, smd)   # SDES: the peer's (new) key (wcs.sdp.sdes)
+        except CryptoError:
+            new_plans.append(_rejected(plan, plan.kind, index))
+            continue
         direction = intersect_directions(reverse_direction(effective_direction(sip_answer, smd)),
                                          plan.webrtc_direction)
         new_plans.append(replace(plan, codecs=pairs, direction=direction,
                                  sip_remote=remote_rtp(sip_answer, smd),
                                  sip_remote_rtcp=remote_rtcp(sip_answer, smd),
-                                 sip_rtcp_mux=smd.has_attribute("rtcp-mux")))
-    if not any(p.accepted for p in new_plans):
+                                 sip_rtcp_mux=smd.has_attribute("rtcp-mux"), sip_srtp=keys))
+    if not any(p.accepted and not p.generated for p in new_plans):
         raise NoCommonCodec()
     return new_plans

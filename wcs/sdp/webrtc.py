@@ -17,9 +17,9 @@ incoming call (SIP offers)::
     SIP offer ──webrtc_offer_from_sip──▶ browser offer
     SIP answer (2xx) ◀──sip_answer_from_webrtc── browser answer
 
-The SIP side is plain ``RTP/AVP``: no ICE, DTLS, mid, msid, ssrc, rid, extmap,
-rtcp-mux, rtcp-rsize, BUNDLE or browser-only rtcp-fb.  M-line i of the SIP offer is
-m-line i of the browser offer (streams we cannot carry get port 0, RFC 3264 §6 keeps
+The SIP side is plain ``RTP/AVP`` (or SDES ``RTP/SAVP``, :mod:`wcs.sdp.sdes`): no ICE, DTLS,
+mid, msid, ssrc, rid, extmap, rtcp-mux, rtcp-rsize, BUNDLE or browser-only rtcp-fb.  M-line i
+of the SIP offer is m-line i of the browser offer (streams we cannot carry get port 0, RFC 3264 §6 keeps
 the count).  Towards the browser every stream carries ICE credentials, the DTLS
 fingerprint, ``a=rtcp-mux`` and our candidates; for an incoming call the ``a=mid``
 of each m-line is the index of the SIP m-line it stands for, so the answer maps
@@ -53,11 +53,20 @@ from wcs.sdp.build import (
     validate_extra_lines,
 )
 from wcs.sdp.codecs import BROWSER_CODECS, WEBRTC_HELPERS, Format, find_match, media_formats
+from wcs.sdp.crypto import CryptoError, SrtpKeys
 from wcs.sdp.errors import NoCommonCodec
 from wcs.sdp.h264 import h264_answer_fmtp
 from wcs.sdp.model import Line, MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
 from wcs.sdp.policy import CodecPolicy
+from wcs.sdp.sdes import (
+    answer_lines,
+    offer_lines,
+    offer_proto,
+    plain_or_secure,
+    translatable,
+    with_answer_keys,
+)
 from wcs.sdp.transcoding import (
     TranscodingDisabled,
     best_codec,
@@ -69,6 +78,13 @@ from wcs.sdp.transcoding import (
     sip_only_formats,
     sip_target,
     would_transcode,
+)
+from wcs.sdp.video import (
+    generated_section,
+    transcoded_plan,
+    transcoding_formats,
+    with_generation,
+    with_peer_feedback,
 )
 
 __all__ = ["PtPair", "SipTransport", "StreamPlan", "WebRtcTransport", "sip_answer_from_webrtc",
@@ -88,6 +104,11 @@ class SipTransport:
     session_id: str = "0"                 # o= session id (version starts at 1)
     username: str = "-"
     ptime: int | None = 20                # a=ptime on audio m-lines (None: omit)
+    srtp: str = "off"                     # SDES toward SIP (wcs.sdp.sdes): "off" | "optional" | "mandatory"
+    #: m-line index → fresh random SRTP key material (wcs.sdp.crypto.KEY_MATERIAL octets each),
+    #: one per offered crypto suite; the first also answers
+    srtp_keys: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
+    transcode_video: bool = False         # offer VP8/H.264 the browser lacks, for the relay to transcode
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,15 @@ class StreamPlan:
     #: SIP formats (as our SIP SDP declared them) a later SIP offer may switch this stream to by
     #: transcoding the browser's codec (or back to passthrough); empty: no transcoding allowed
     sip_alternatives: list[Format] = field(default_factory=list)
+    #: SDES keys of the SIP leg (wcs.sdp.sdes); None: plain RTP
+    sip_srtp: SrtpKeys | None = None
+    #: the relay fills the browser's side with generated media while the SIP side is silent
+    generate: bool = False
+    #: no SIP stream at all: the browser gets only generated media (wcs.sdp.video)
+    generated: bool = False
+    #: the SIP peer's a=rtcp-fb for the stream's codec when its SDP is the answer (keyframe requests
+    #: toward it follow these); None: those of ``sip_formats``
+    sip_feedback: tuple[str, ...] | None = None
 
     @property
     def transcoding(self) -> PtPair | None:
@@ -207,17 +237,20 @@ def sip_offer_from_webrtc(offer: SessionDescription, sip: SipTransport, policy: 
         if added:
             kept = ([f for f in kept if _is_real(f)] + added + [f for f in kept if not _is_real(f)]
                     + sip_only_events(kept, added, policy))
+        if md.kind == "video" and sip.transcode_video and rates:   # VP8 ⇄ H.264 (wcs.sdp.video)
+            kept += transcoding_formats(kept, {int(p) for m in offer.media for p in m.formats if p.isdigit()})
         if not rates or port is None:
             out.media.append(rejected_copy(md, "RTP/AVP" if "RTP/" in md.proto else md.proto))
             continue
         usable = True
-        section = MediaDescription(md.kind, port, None, "RTP/AVP", [str(f.pt) for f in kept])
+        section = MediaDescription(md.kind, port, None, offer_proto(sip), [str(f.pt) for f in kept])
         for fmt in kept:
             section.lines += format_lines(fmt, _sip_offer_fmtp(fmt), static_rtpmap=False)
         if md.kind == "video":
             section.lines += _wildcard_fb(kept)
         if md.kind == "audio" and sip.ptime:
             section.lines.append(("a", f"ptime:{sip.ptime}"))
+        section.lines += offer_lines(sip, index)   # SDES (wcs.sdp.sdes)
         section.lines.append(("a", offer.media_direction(md)))
         out.media.append(section)
     if not usable:
@@ -248,6 +281,7 @@ def _wildcard_fb(formats: list[Format]) -> list[Line]:
 
 def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: SessionDescription,
                            transport: WebRtcTransport, *, sip_offer: SessionDescription | None = None,
+                           generate: bool = False,
                            policy: CodecPolicy | None = None,
                            ) -> tuple[SessionDescription, list[StreamPlan]]:
     """The browser's answer for a SIP answer to :func:`sip_offer_from_webrtc`.
@@ -266,9 +300,18 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
         smd = sip_answer.media[index] if index < len(sip_answer.media) else None
         offered = sip_offer.media[index] if sip_offer and index < len(sip_offer.media) else None
         plan = _answer_stream(sip_answer, smd, offered, webrtc_offer, bmd, index, codecs, policy)
+        if not plan.accepted and bmd.kind == "video":   # VP8 ⇄ H.264 (wcs.sdp.video)
+            plan = transcoded_plan(sip_answer, smd, offered, webrtc_offer, bmd, index) or plan
+        plan = with_answer_keys(plan, offered, smd) or _rejected_plan(bmd.kind, bmd.mid, index, index)
+        plan = with_peer_feedback(plan, smd)
+        if generate:   # generate_av_for_ua applies to the SIP peer (wcs.sdp.video)
+            plan = with_generation(plan, bmd, webrtc_offer, index)
         plans.append(plan)
         if not plan.accepted:
             out.media.append(webrtc_rejected(bmd, transport))
+            continue
+        if plan.generated:
+            out.media.append(generated_section(plan, bmd, transport))
             continue
         assert smd is not None
         bf = {f.pt: f for f in media_formats(bmd)}
@@ -284,6 +327,8 @@ def webrtc_answer_from_sip(sip_answer: SessionDescription, webrtc_offer: Session
         if plan.transcoding is None:
             section.lines += _ptime_lines(smd)
         out.media.append(section)
+    if not any(p.accepted and not p.generated for p in plans):
+        raise NoCommonCodec()   # generated media alone is no call
     _finish_webrtc(out, webrtc_offer, plans, transport)
     return out, plans
 
@@ -388,7 +433,7 @@ def _answer_fmtp(offer: Format, answer: Format) -> str:
 
 
 def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransport,
-                          policy: CodecPolicy) -> SessionDescription:
+                          policy: CodecPolicy, *, srtp: str = "off") -> SessionDescription:
     """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes.
 
     An audio m-line without a codec the browser decodes but with one the relay can transcode
@@ -400,7 +445,7 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
     codecs = engine_codecs(policy)
     disabled = False
     for index, smd in enumerate(sip_offer.media):
-        if smd.kind not in _MEDIA or smd.rejected or smd.proto.upper() not in SIP_PROTOS:
+        if smd.kind not in _MEDIA or smd.rejected or not translatable(smd, srtp):   # RTP/SAVP: wcs.sdp.sdes
             continue
         formats = media_formats(smd)
         kept = policy.order([f for f in formats
@@ -479,6 +524,10 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
             pairs = _sip_pairs(media_formats(smd), media_formats(bmd))
             if not pairs and smd.kind == "audio":
                 pairs = _transcoded_sip_pairs(media_formats(smd), media_formats(bmd), codecs, policy)
+        try:   # SDES (wcs.sdp.sdes): the keys we answer with, or the stream is refused
+            keys = plain_or_secure(smd, sip, index) if pairs else None
+        except CryptoError:
+            keys, pairs = None, []
         if not pairs or bmd is None or port is None:
             out.media.append(rejected_copy(smd))
             plans.append(_rejected_plan(smd.kind, bmd.mid if bmd else None, index, webrtc_index))
@@ -490,7 +539,10 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
         bf = {f.pt: f for f in media_formats(bmd)}
         for pair in pairs:
             s, b = sf[pair.sip_pt], bf[pair.webrtc_pt]
-            fb = [x for x in b.rtcp_fb if x in s.rtcp_fb] if smd.proto.upper() == "RTP/AVPF" else []
+            # keyframe requests also on RTP/AVP: SIP video phones (baresip …) offer them there and
+            # fall back to RFC 2032 FIR without them (RFC 5104 §7: rtcp-fb is AVPF's, used widely)
+            fb = [x for x in b.rtcp_fb if x in s.rtcp_fb
+                  and (smd.proto.upper() == "RTP/AVPF" or (smd.kind == "video" and x in _PASSIVE_FB))]
             fmtp = s.fmtp if pair.transcoded else _answer_fmtp(s, b)
             section.lines += format_lines(s, fmtp, fb, static_rtpmap=False)
         if smd.kind == "audio" and sip.ptime:
@@ -498,6 +550,7 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
         mux = smd.has_attribute("rtcp-mux")
         if mux:
             section.lines.append(("a", "rtcp-mux"))
+        section.lines += answer_lines(keys)
         section.lines.append(("a", direction))
         out.media.append(section)
         alternatives: list[Format] = []
@@ -509,6 +562,7 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
                                 [replace(sf[p.sip_pt], fmtp=sf[p.sip_pt].fmtp if p.transcoded
                                          else _answer_fmtp(sf[p.sip_pt], bf[p.webrtc_pt])) for p in pairs],
                                 webrtc_answer.media_direction(bmd), alternatives))
+        plans[-1].sip_srtp = keys
     if not any(p.accepted for p in plans):
         raise NoCommonCodec()
     return out, plans

@@ -18,6 +18,10 @@ Failure modes for tests: `reject_incoming=True` (or `reject_incoming_calls()`) m
 every incoming INVITE with "486 Busy Here": it rings (answermode manual, 180) and the ctrl thread
 sends `hangup` as soon as CALL_INCOMING arrives; baresip rejects a ringing call with 486.
 A user that is never registered gets 404 from Kamailio.
+
+Video and SRTP: `video=True` loads the vp8 and fakevideo modules (a synthetic VP8 camera, frames
+counted, not shown) and offers `video_codecs` (VP8); `mediaenc="srtp"` (RTP/AVP with a=crypto, best
+effort) or `"srtp-mand"` (RTP/SAVP) loads the srtp module for RFC 4568 SDES on the account.
 """
 
 from __future__ import annotations
@@ -78,6 +82,16 @@ module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:{ctrl_port}
 snd_path		{snd_path}
 opus_bitrate		28000
+"""
+
+VIDEO_CONFIG = """\
+module			vp8.so
+module			fakevideo.so
+video_source		fakevideo,nil
+video_display		fakevideo,nil
+video_size		320x240
+video_bitrate		300000
+video_fps		15
 """
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -202,7 +216,8 @@ class Baresip:
     def __init__(self, workdir: Path, user: str, password: str, *, tone_hz: float = 500,
                  answermode: str = "auto", codecs: list[str] | tuple[str, ...] | None = ("PCMU",),
                  proxy_port: int = 5060, domain: str = LOOPBACK, transport: str = "udp",
-                 reject_incoming: bool = False, name: str | None = None) -> None:
+                 reject_incoming: bool = False, name: str | None = None, video: bool = False,
+                 video_codecs: tuple[str, ...] = ("VP8",), mediaenc: str | None = None) -> None:
         self.user = user
         self.password = password
         self.name = name or f"bs{user}"
@@ -214,6 +229,9 @@ class Baresip:
         self.domain = domain
         self.transport = transport
         self.reject_incoming = reject_incoming
+        self.video = video
+        self.video_codecs = video_codecs
+        self.mediaenc = mediaenc
         self.rec_dir = self.dir / "rec"
         self.log_path = self.dir.parent / f"{self.name}.log"
         self.proc: ManagedProcess | None = None
@@ -238,13 +256,18 @@ class Baresip:
         rtp_lo = _next_rtp_range()
         (self.dir / "config").write_text(CONFIG.format(
             name=self.name, sip_port=self.sip_port, tone_hz=int(self.tone_hz), rtp_lo=rtp_lo,
-            rtp_hi=rtp_lo + 99, ctrl_port=self.ctrl_port, snd_path=self.rec_dir))
+            rtp_hi=rtp_lo + 99, ctrl_port=self.ctrl_port, snd_path=self.rec_dir)
+            + (VIDEO_CONFIG if self.video else "") + ("module\t\t\tsrtp.so\n" if self.mediaenc else ""))
         answermode = "manual" if self.reject_incoming else self.answermode
         params = [f"auth_pass={self.password}",
                   f'outbound="sip:{LOOPBACK}:{self.proxy_port};transport={self.transport}"',
                   "regint=600", f"answermode={answermode}", "ptime=20"]
         if self.codecs:
             params.append("audio_codecs=" + ",".join(CODECS.get(c, c) for c in self.codecs))
+        if self.video:
+            params.append("video_codecs=" + ",".join(self.video_codecs))
+        if self.mediaenc:
+            params.append(f"mediaenc={self.mediaenc}")
         (self.dir / "accounts").write_text(
             f"<sip:{self.user}@{self.domain};transport={self.transport}>;" + ";".join(params) + "\n")
         (self.dir / "contacts").write_text("")

@@ -45,23 +45,23 @@ from dataclasses import dataclass
 from ...entropy import Entropy, SystemEntropy, random_token
 from ...rtp.dtmf import DtmfReceiver
 from ...rtp.errors import RtcpError, RtpError, RtpUsageError
-from ...rtp.rtcp import Fir, ReceiverReport, SenderReport, parse_compound
+from ...rtp.rtcp import Fir, ReceiverReport, SenderReport, UnknownRtcp, parse_compound
+from ...rtp.video.keyframe import KeyframeRequester
 from ...sdp.webrtc import StreamPlan
 from ...webrtc.transport import StateChanged, WebRtcEndpoint
 from ..media import DtmfDetected, KeyframeNeeded, MediaEvent, MediaStateChanged, MediaTimeout
 from .activity import ActivityMonitor
 from .dtmf import DtmfSender, EventSend
+from .legstats import LegStats
 from .processor import ProcessorFactory, passthrough_factory
-from .reports import MIN_INTERVAL, Reception, ReportTimer, Transmission, apply_reports, compound, goodbye
-from .streams import LATCHING, Stream
+from .reports import MIN_INTERVAL, Reception, ReportTimer, apply_reports, compound, goodbye
+from .streams import LATCHING, SIP_RTCP, Stream
 
 __all__ = ["BROWSER", "SIP_RTCP", "CallRelay", "Datagram", "LegStats", "RelayConfig"]
 
 Address = tuple[str, int]
 #: the leg number of the browser's WebRTC socket; SIP streams are 0, 1, …
 BROWSER = -1
-#: SIP stream ``i``'s RTCP socket is leg ``SIP_RTCP + i``
-SIP_RTCP = 1 << 16
 #: (leg, data, destination)
 Datagram = tuple[int, bytes | bytearray, Address]
 
@@ -69,6 +69,7 @@ _HDR = struct.Struct("!BBHII")
 _U16 = struct.Struct("!H")
 _TS = struct.Struct("!I")
 _NOTHING: list[Datagram] = []  # returned (never mutated) when a packet produces nothing
+_LEGACY_FIR = 192
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class CallRelay:
         self.dropped: Counter[str] = Counter()
         self.forwarded_to_sip = 0
         self.forwarded_to_browser = 0
+        #: keyframe requests bridged, by leg and kind ("toSipPli", "toSipFir", "toSipInfo", "toBrowserPli")
+        self.keyframe_requests: Counter[str] = Counter()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -144,9 +147,12 @@ class CallRelay:
             stream = previous.pop(index, None)
             if stream is None:
                 timer = ReportTimer(self._entropy, now, self.config.rtcp_interval)
-                stream = Stream(index, plan, self._processors, self.config.latching, timer, self._entropy)
+                stream = Stream(index, plan, self._processors, self.config.latching, timer, self._entropy,
+                                self.dropped)
             else:
                 stream.update(plan, self._processors)
+            if stream.generator is not None:
+                stream.generator.begin(now)
             self._streams.append(stream)
             self._by_sip_index[index] = stream
             for pair in plan.codecs:
@@ -225,9 +231,15 @@ class CallRelay:
                 continue
             tx = stream.sent_to_sip.stats
             for outgoing in stream.to_sip.process(bytearray(packet), now):
-                out.append((stream.index, outgoing, dest))
+                sealed = outgoing if stream.srtp is None else stream.srtp.seal(outgoing)
+                if sealed is None:
+                    continue
+                out.append((stream.index, sealed, dest))
                 tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
                 self.forwarded_to_sip += 1
+            transcoder = stream.from_browser_transcoder
+            if transcoder is not None and transcoder.pop_keyframe_request():
+                self._ask_keyframe(stream.keyframes_to_browser, stream.from_browser.ssrc, stream, now, out)
         if not data or not 127 < data[0] < 192:  # STUN answers, DTLS flights (SRTP never makes any)
             out += [(BROWSER, payload, dest) for payload, dest in self.endpoint.datagrams_to_send()]
         return out
@@ -249,6 +261,9 @@ class CallRelay:
             if stream is None or stream.keyframes_to_sip is None:
                 self.dropped["keyframe request from the browser for no video stream"] += 1
                 continue
+            if stream.browser_sink is not None and stream.browser_sink.keyframe_requested(
+                    now, isinstance(request, Fir)):
+                continue   # black video or a transcoder's encoder answers it
             requester = stream.keyframes_to_sip
             requester.media_ssrc = stream.from_sip.ssrc if stream.from_sip.ssrc >= 0 else None
             requester.request(now, full=isinstance(request, Fir))
@@ -264,6 +279,11 @@ class CallRelay:
             return _NOTHING
         if len(data) < 12 or data[0] & 0xC0 != 0x80 or 191 < data[1] < 224:
             return self._not_rtp(stream, data, addr, now)
+        if stream.srtp is not None:
+            opened = stream.srtp.open(data)
+            if opened is None:
+                return _NOTHING
+            data = opened
         b1 = data[1]
         if b1 & 0x7F not in stream.sip_pts:
             self.dropped["RTP from the SIP side with an unnegotiated payload type"] += 1
@@ -292,6 +312,8 @@ class CallRelay:
             out.append((BROWSER, protected[0], protected[1]))
             tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
             self.forwarded_to_browser += 1
+        if stream.from_sip_transcoder is not None and stream.from_sip_transcoder.pop_keyframe_request():
+            self._ask_keyframe(stream.keyframes_to_sip, stream.from_sip.ssrc, stream, now, out)
         return out
 
     def _not_rtp(self, stream: Stream, data: bytes, addr: Address, now: float) -> list[Datagram]:
@@ -331,6 +353,11 @@ class CallRelay:
         if not stream.allowed(addr):
             self.dropped["RTCP from the SIP side from an unexpected address"] += 1
             return _NOTHING
+        if stream.srtp is not None:
+            opened = stream.srtp.open_rtcp(data)
+            if opened is None:
+                return _NOTHING
+            data = opened
         try:
             packets = parse_compound(data)
         except RtcpError as exc:
@@ -339,10 +366,15 @@ class CallRelay:
         first = packets[0]
         if isinstance(first, SenderReport | ReceiverReport) and first.ssrc == stream.from_sip.ssrc:
             stream.latch_rtcp(addr)
-        feedback = apply_reports(packets, {stream.from_sip.ssrc: stream.from_sip},
-                                 {stream.sent_to_sip.ssrc: stream.sent_to_sip}, now, self.wallclock_offset)
+        feedback: list[object] = list(apply_reports(packets, {stream.from_sip.ssrc: stream.from_sip},
+                                                    {stream.sent_to_sip.ssrc: stream.sent_to_sip}, now,
+                                                    self.wallclock_offset))
+        # RFC 2032 §5.2.1 FIR (packet type 192): what libre/baresip send without rtcp-fb
+        feedback += [p for p in packets if isinstance(p, UnknownRtcp) and p.type == _LEGACY_FIR]
         out: list[Datagram] = []
         for _ in feedback:
+            if stream.sip_sink is not None and stream.sip_sink.keyframe_requested(now, True):
+                continue   # a transcoder's encoder answers it
             requester = stream.keyframes_to_browser
             if requester is None:
                 self.dropped["keyframe request from the SIP side for no video stream"] += 1
@@ -374,20 +406,29 @@ class CallRelay:
     def _keyframe_requests(self, stream: Stream, out: list[Datagram]) -> None:
         if stream.keyframes_to_sip is not None:
             for request in stream.keyframes_to_sip.pop_requests():
+                self.keyframe_requests[f"toSip{request.kind.capitalize()}"] += 1
                 if request.rtcp is None:
                     self._events.append(KeyframeNeeded(self.call_id))
                 elif stream.sip_rtcp_dest is not None:
-                    data = compound([ReceiverReport(stream.sent_to_sip.ssrc)], self.cname, [request.rtcp])
-                    out.append((self._rtcp_leg(stream), data, stream.sip_rtcp_dest))
+                    datagram = stream.sip_rtcp(compound([ReceiverReport(stream.sent_to_sip.ssrc)], self.cname,
+                                                        [request.rtcp]))
+                    if datagram is not None:
+                        out.append(datagram)
         if stream.keyframes_to_browser is not None:
             for request in stream.keyframes_to_browser.pop_requests():
                 if request.rtcp is not None:
+                    self.keyframe_requests[f"toBrowser{request.kind.capitalize()}"] += 1
                     data = compound([ReceiverReport(stream.sent_to_browser.ssrc)], self.cname, [request.rtcp])
                     self._to_browser_rtcp(data, out)
         self.changed = True
 
-    def _rtcp_leg(self, stream: Stream) -> int:
-        return stream.index if stream.plan.sip_rtcp_mux else SIP_RTCP + stream.index
+    def _ask_keyframe(self, requester: KeyframeRequester | None, ssrc: int, stream: Stream, now: float,
+                      out: list[Datagram]) -> None:
+        """A transcoder's decoder needs a keyframe: ask its source (``requester``'s leg)."""
+        if requester is not None:
+            requester.media_ssrc = ssrc if ssrc >= 0 else None
+            requester.request(now, full=True)
+            self._keyframe_requests(stream, out)
 
     def _to_browser_rtcp(self, data: bytes, out: list[Datagram]) -> None:
         protected = self.endpoint.protect_rtcp(data)
@@ -426,8 +467,10 @@ class CallRelay:
         if packet is None or dest is None or self.held or not stream.send_to_sip:
             self.dropped["DTMF event not sendable"] += 1
             return
-        out.append((stream.index, packet, dest))
-        stream.sent_to_sip.stats.sent(_TS.unpack_from(packet, 4)[0], len(packet) - 12, event.at)
+        sealed = stream.seal(packet)
+        if sealed is not None:
+            out.append((stream.index, sealed, dest))
+            stream.sent_to_sip.stats.sent(_TS.unpack_from(packet, 4)[0], len(packet) - 12, event.at)
 
     # -- timers and events ---------------------------------------------------------------------
 
@@ -466,7 +509,9 @@ class CallRelay:
             stream.sip_timer.sent(now)
             if stream.sip_rtcp_dest is not None:
                 report = stream.sent_to_sip.report(stream.from_sip, now, self.wallclock_offset)
-                out.append((self._rtcp_leg(stream), compound([report], self.cname), stream.sip_rtcp_dest))
+                datagram = stream.sip_rtcp(compound([report], self.cname))
+                if datagram is not None:
+                    out.append(datagram)
         sender = stream.dtmf_out
         if sender is not None:
             for event in sender.due(now):
@@ -480,11 +525,15 @@ class CallRelay:
             self._keyframe_requests(stream, out)
         if stream.sip_dest is not None:
             for packet in stream.to_sip.handle_timer(now):
-                out.append((stream.index, packet, stream.sip_dest))
-        for packet in stream.to_browser.handle_timer(now):
+                sealed = stream.seal(packet)
+                if sealed is not None:
+                    out.append((stream.index, sealed, stream.sip_dest))
+        for packet in stream.to_browser.handle_timer(now):   # generated media (.generators)
             protected = self.endpoint.protect_rtp(packet)  # type: ignore[arg-type]
-            if protected is not None:
+            if protected is not None and not self.held and stream.send_to_browser:
                 out.append((BROWSER, protected[0], protected[1]))
+                stream.sent_to_browser.stats.sent(_TS.unpack_from(packet, 4)[0],
+                                                  len(packet) - _header_size(packet), now)
 
     def events(self) -> list[MediaEvent]:
         """Drain what happened: transport state changes, DTMF digits, RTP timeouts, keyframe needs."""
@@ -506,7 +555,9 @@ class CallRelay:
                 "sip": LegStats.total([p for _, _, p in streams]).as_dict(),
                 "streams": [{"index": s.index, "kind": s.kind, "browser": b.as_dict(), "sip": p.as_dict()}
                             for s, b, p in streams],
+                "processing": [{"index": s.index, **s.describe()} for s in self._streams],
                 "forwarded": {"toSip": self.forwarded_to_sip, "toBrowser": self.forwarded_to_browser},
+                "keyframeRequests": dict(self.keyframe_requests),
                 "dropped": dict(self.dropped + self.endpoint.dropped)}
 
     def close(self, now: float) -> list[Datagram]:
@@ -517,7 +568,9 @@ class CallRelay:
         for stream in self._streams:
             if stream.sip_rtcp_dest is not None:
                 report = stream.sent_to_sip.report(stream.from_sip, now, self.wallclock_offset)
-                out.append((self._rtcp_leg(stream), goodbye([report], self.cname), stream.sip_rtcp_dest))
+                datagram = stream.sip_rtcp(goodbye([report], self.cname))
+                if datagram is not None:
+                    out.append(datagram)
         reports = self._browser_reports(now)
         if reports:
             self._to_browser_rtcp(goodbye(reports, self.cname), out)
@@ -526,35 +579,3 @@ class CallRelay:
         self._streams, self._by_browser_pt, self._by_sip_index, self._by_browser_ssrc = [], {}, {}, {}
         self._closed = True
         return out
-
-
-@dataclass(frozen=True)
-class LegStats:
-    """One leg of one stream (or of all streams): what we received from it and sent to it."""
-
-    packets_received: int = 0
-    bytes_received: int = 0
-    lost: int = 0
-    jitter: float = 0.0  # seconds (RFC 3550 A.8)
-    packets_sent: int = 0
-    bytes_sent: int = 0
-    rtt: float | None = None  # seconds (RFC 3550 §6.4.1)
-
-    @classmethod
-    def of(cls, rx: Reception, tx: Transmission) -> LegStats:
-        return cls(rx.packets, rx.octets, rx.lost, rx.jitter, tx.stats.packet_count, tx.stats.octet_count,
-                   tx.stats.rtt)
-
-    @classmethod
-    def total(cls, legs: Sequence[LegStats]) -> LegStats:
-        """Sums, the worst jitter, the first round-trip time known."""
-        return cls(sum(x.packets_received for x in legs), sum(x.bytes_received for x in legs),
-                   sum(x.lost for x in legs), max((x.jitter for x in legs), default=0.0),
-                   sum(x.packets_sent for x in legs), sum(x.bytes_sent for x in legs),
-                   next((x.rtt for x in legs if x.rtt is not None), None))
-
-    def as_dict(self) -> dict[str, object]:
-        return {"packetsReceived": self.packets_received, "bytesReceived": self.bytes_received,
-                "lost": self.lost, "jitterMs": round(self.jitter * 1000, 3),
-                "packetsSent": self.packets_sent, "bytesSent": self.bytes_sent,
-                "rttMs": round(self.rtt * 1000, 3) if self.rtt is not None else None}

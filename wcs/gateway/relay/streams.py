@@ -30,6 +30,7 @@ source, which may change at once.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from ...entropy import Entropy
@@ -37,12 +38,17 @@ from ...rtp.dtmf import DtmfReceiver
 from ...rtp.video.keyframe import FeedbackSupport, KeyframeRequester
 from ...sdp.webrtc import StreamPlan
 from .dtmf import DtmfSender
+from .generators import Generating
 from .processor import ProcessorFactory, StreamProcessor
 from .reports import Reception, ReportTimer, Transmission
+from .sdes import SipSrtp
+from .video import KeyframeSink, VideoTranscoding
 
-__all__ = ["LATCHING", "Stream", "event_receivers"]
+__all__ = ["LATCHING", "SIP_RTCP", "Stream", "event_receivers"]
 
 Address = tuple[str, int]
+#: SIP stream ``i``'s RTCP socket is leg ``SIP_RTCP + i`` (the relay's datagram legs)
+SIP_RTCP = 1 << 16
 LATCHING = ("off", "host", "any")
 TELEPHONE_EVENT = "telephone-event"
 
@@ -62,8 +68,10 @@ class Stream:
     """The state of one stream (see the module docstring); built and updated by the relay."""
 
     def __init__(self, index: int, plan: StreamPlan, processors: ProcessorFactory, latching: str,
-                 timer: ReportTimer, entropy: Entropy) -> None:
+                 timer: ReportTimer, entropy: Entropy, dropped: Counter[str] | None = None) -> None:
         self.index = index
+        #: the relay's counter of packets not forwarded (SRTP failures on the SIP leg go there)
+        self.dropped: Counter[str] = dropped if dropped is not None else Counter()
         self._entropy = entropy
         rate = plan.codecs[0].clock_rate
         self.clock_rate = rate
@@ -80,6 +88,7 @@ class Stream:
         self.dtmf_out: DtmfSender | None = None
         self.keyframes_to_sip: KeyframeRequester | None = None
         self.keyframes_to_browser: KeyframeRequester | None = None
+        self.srtp: SipSrtp | None = None
         self._apply(plan)
 
     def update(self, plan: StreamPlan, processors: ProcessorFactory) -> None:
@@ -122,12 +131,31 @@ class Stream:
             self.dtmf_out.cancel()
         if plan.kind == "video":
             self._keyframes(plan)
+        self.srtp = SipSrtp.update(self.srtp, plan.sip_srtp, self.dropped)   # SDES on the SIP leg (.sdes)
+        self._special_processors()
+
+    def _special_processors(self) -> None:
+        """Processors the relay talks to beyond process(): generators and video transcoders."""
+        to_browser = self.to_browser
+        self.generator = to_browser if isinstance(to_browser, Generating) else None
+        inner = to_browser.inner if isinstance(to_browser, Generating) else to_browser
+        #: the transcoders whose decoders may need a keyframe from their source (SIP, browser)
+        self.from_sip_transcoder = inner if isinstance(inner, VideoTranscoding) else None
+        self.from_browser_transcoder = self.to_sip if isinstance(self.to_sip, VideoTranscoding) else None
+        #: who answers a keyframe request from the browser / the SIP peer instead of the other leg
+        self.browser_sink: KeyframeSink | None = to_browser if isinstance(
+            to_browser, Generating | VideoTranscoding) else None
+        self.sip_sink: KeyframeSink | None = self.from_browser_transcoder
 
     def _keyframes(self, plan: StreamPlan) -> None:
         first = plan.codecs[0]
+        encoding = (first.sip_name or first.name).lower()   # the SIP codec of a transcoded stream
         fmt = next((f for f in plan.sip_formats
-                    if f.encoding == first.name.lower() and f.clock_rate == first.clock_rate), None)
-        support = FeedbackSupport.from_rtcp_fb(fmt.rtcp_fb if fmt is not None else ())
+                    if f.encoding == encoding and f.clock_rate == first.clock_rate), None)
+        feedback = plan.sip_feedback   # the peer's own a=rtcp-fb when its SDP was the answer
+        if feedback is None:
+            feedback = fmt.rtcp_fb if fmt is not None else ()
+        support = FeedbackSupport.from_rtcp_fb(feedback)
         if self.keyframes_to_sip is None or self.keyframes_to_browser is None:
             self.keyframes_to_sip = KeyframeRequester(support, sender_ssrc=self.to_sip.ssrc,
                                                       entropy=self._entropy)
@@ -138,6 +166,32 @@ class Stream:
             self.keyframes_to_sip.support = support
             self.keyframes_to_sip.sender_ssrc = self.to_sip.ssrc
             self.keyframes_to_browser.sender_ssrc = self.to_browser.ssrc
+
+    def describe(self) -> dict[str, object]:
+        """How the stream is relayed (for stats): codecs per leg, transcoding, generated media, SRTP."""
+        first = self.plan.codecs[0]
+        generator = self.generator
+        sip = None if self.plan.generated else first.sip_name or first.name
+        return {"codec": {"browser": first.name, "sip": sip},
+                "transcoded": self.plan.transcoding is not None, "srtp": self.srtp is not None,
+                "generating": generator is not None and generator.generating,
+                "generated": generator.generated if generator is not None else 0}
+
+    # -- what goes to the SIP peer ------------------------------------------------------------
+
+    def seal(self, packet: bytes | bytearray) -> bytes | bytearray | None:
+        """An RTP packet as the SIP peer gets it: SRTP when keyed (None: refused, counted)."""
+        return packet if self.srtp is None else self.srtp.seal(packet)
+
+    def sip_rtcp(self, data: bytes) -> tuple[int, bytes, Address] | None:
+        """(leg, datagram, destination) for a compound RTCP packet to the SIP peer, or None."""
+        dest = self.sip_rtcp_dest
+        if dest is None:
+            return None
+        sealed = data if self.srtp is None else self.srtp.seal_rtcp(data)
+        if sealed is None:
+            return None
+        return (self.index if self.plan.sip_rtcp_mux else SIP_RTCP + self.index), sealed, dest
 
     # -- the SIP peer's addresses -----------------------------------------------------------
 
