@@ -143,3 +143,40 @@ def test_our_answer_to_a_video_phone_on_rtp_avp_keeps_its_keyframe_feedback() ->
     video = answer.media[1]
     assert video.proto == "RTP/AVP" and video.rtcp_fb("96") == ["nack pli"]   # not ccm fir: not offered
     assert answer.media[0].rtcp_fb("0") == []
+
+
+def test_an_incoming_call_marks_its_streams_for_filling_when_generation_applies() -> None:
+    phone = parse_sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n"
+                      "m=audio 20000 RTP/AVP 0\r\na=sendrecv\r\n")
+    browser_offer = webrtc_offer_from_sip(phone, WEBRTC, POLICY)
+    browser_answer = parse_sdp(str(browser_offer).replace("a=setup:actpass", "a=setup:active"))
+    _, [plain] = sip_answer_from_webrtc(browser_answer, phone, SIP)
+    _, [filled] = sip_answer_from_webrtc(browser_answer, phone, SIP, generate=True)
+    assert not plain.generate and filled.generate and not filled.generated
+
+
+def test_an_incoming_h264_only_offer_gets_vp8_for_the_browser_and_transcodes_when_it_picks_vp8() -> None:
+    phone = parse_sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n"
+                      "m=audio 20000 RTP/AVP 0\r\na=sendrecv\r\n"
+                      "m=video 20002 RTP/AVP 102\r\na=rtpmap:102 H264/90000\r\n"
+                      "a=fmtp:102 profile-level-id=42e01f;packetization-mode=1\r\na=rtcp-fb:102 nack pli\r\n"
+                      "a=sendrecv\r\n")
+    assert [f.name for f in media_formats(webrtc_offer_from_sip(phone, WEBRTC, POLICY, sip=SIP).media[1])] \
+        == ["H264"]
+    offer = webrtc_offer_from_sip(phone, WEBRTC, POLICY, sip=transcoding_sip(True))
+    formats = media_formats(offer.media[1])
+    assert [f.name for f in formats] == ["H264", "VP8"] and formats[1].pt not in (0, 102)
+    # a browser without H.264 answers VP8 only
+    vp8_only = "\r\n".join(ln for ln in str(offer).replace("a=setup:actpass", "a=setup:active").split("\r\n")
+                           if not re.match(r"a=(rtpmap|fmtp|rtcp-fb):102\b", ln))
+    vp8_only = vp8_only.replace(f"m=video 40010 UDP/TLS/RTP/SAVPF 102 {formats[1].pt}",
+                                f"m=video 40010 UDP/TLS/RTP/SAVPF {formats[1].pt}")
+    answer, plans = sip_answer_from_webrtc(parse_sdp(vp8_only), phone, transcoding_sip(True))
+    pair = plans[1].transcoding
+    assert pair is not None and (pair.name, pair.webrtc_pt, pair.sip_name, pair.sip_pt) == (
+        "VP8", formats[1].pt, "H264", 102)
+    assert answer.media[1].formats == ["102"] and answer.media[1].fmtp("102") == \
+        "profile-level-id=42e01f;packetization-mode=1" and answer.media[1].rtcp_fb("102") == ["nack pli"]
+    no_audio = parse_sdp(vp8_only.replace("m=audio 40010", "m=audio 0"))
+    with pytest.raises(NoCommonCodec):   # without the setting the same browser answer has no video
+        sip_answer_from_webrtc(no_audio, phone, transcoding_sip(False))

@@ -43,20 +43,23 @@ import functools, sys
 sys.path.insert(0, {repo!r})
 import wcs.gateway.calls as calls
 settings = dict(a.split("=", 1) for a in sys.argv if "=" in a and not a.startswith("-"))
-calls.webrtc_offer_from_sip = functools.partial(calls.webrtc_offer_from_sip,
-                                                srtp=settings.get("sip_srtp", "off"))
+from wcs.sdp.webrtc import SipTransport
+flags = SipTransport("0.0.0.0", {{}}, srtp=settings.get("sip_srtp", "off"),
+                     transcode_video=settings.get("video_transcoding", "false") == "true")
+calls.webrtc_offer_from_sip = functools.partial(calls.webrtc_offer_from_sip, sip=flags)
 if settings.get("generate_av_for_ua", "").lower() == "all":
     calls.webrtc_answer_from_sip = functools.partial(calls.webrtc_answer_from_sip, generate=True)
+    calls.sip_answer_from_webrtc = functools.partial(calls.sip_answer_from_webrtc, generate=True)
 from wcs.aio.app import main
 sys.exit(main())
 """
 
 
 def wired() -> bool:
-    """Whether calls.py passes `srtp=` and `generate=` to the translations itself."""
+    """Whether calls.py passes `sip=` (to webrtc_offer_from_sip) and `generate=` itself."""
     from wcs.gateway import calls
     source = inspect.getsource(calls)
-    return "srtp=" in source and "generate=" in source
+    return "webrtc_offer_from_sip(" in source and "sip=call.media.sip" in source and "generate=" in source
 
 
 def gateway_with_wiring(make_gateway: Any, tmp_path: Path, *settings: str) -> Gateway:

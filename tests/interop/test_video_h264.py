@@ -14,7 +14,9 @@ and our gateway with our own packetizer — not interoperability with an indepen
   reached the peer — RTCP PLI when the peer declared `nack pli`, SIP INFO picture_fast_update when not;
 * `video_transcoding=true` and a browser that offers only VP8 (stripCodecs "H264"): the gateway offers
   H.264 too, the peer picks it, the relay transcodes both ways; the transcoder's decoder asks the peer
-  for the keyframe it missed.
+  for the keyframe it missed.  (The incoming direction — an H.264-only SIP offer answered by a VP8-only
+  browser — is tested sans-I/O only: the SDK's stripCodecs on `answer` strips only the SDP it sends to
+  the server, Chrome itself keeps H.264 and sends it, so no such browser can be simulated here.)
 """
 
 from __future__ import annotations

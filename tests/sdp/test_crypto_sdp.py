@@ -111,17 +111,17 @@ def test_which_incoming_offers_reach_the_browser(offer: bytes, mode: str, ok: bo
     sd = parse_sdp(offer)
     assert translatable(sd.media[0], mode) is ok
     if ok:
-        browser = webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), srtp=mode)
+        browser = webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), sip=sip(mode))
         assert browser.media[0].proto == "UDP/TLS/RTP/SAVPF"
     else:
         with pytest.raises(NoCommonCodec):
-            webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), srtp=mode)
+            webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), sip=sip(mode))
     assert translatable(sd.media[0], "off") is (sd.media[0].proto == "RTP/AVP")
 
 
 def incoming(offer: bytes, mode: str) -> tuple[str, StreamPlan]:
     sd = parse_sdp(offer)
-    browser_offer = webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), srtp=mode)
+    browser_offer = webrtc_offer_from_sip(sd, WEBRTC, CodecPolicy(), sip=sip(mode))
     browser_answer = parse_sdp(str(browser_offer).replace("a=setup:actpass", "a=setup:active"))
     answer, [plan] = sip_answer_from_webrtc(browser_answer, sd, sip(mode))
     return str(answer), plan
@@ -144,7 +144,7 @@ def test_best_effort_offers_per_mode() -> None:
     assert "a=crypto" not in answer and plan.sip_srtp is None
     plain = b"".join(ln for ln in POLYCOM.splitlines(keepends=True) if not ln.startswith(b"a=crypto"))
     with pytest.raises(NoCommonCodec):                    # mandatory: a plain offer is refused
-        webrtc_offer_from_sip(parse_sdp(plain), WEBRTC, CodecPolicy(), srtp="mandatory")
+        webrtc_offer_from_sip(parse_sdp(plain), WEBRTC, CodecPolicy(), sip=sip("mandatory"))
 
 
 def test_reoffers_keep_our_key_and_follow_the_peer() -> None:

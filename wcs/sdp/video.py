@@ -20,7 +20,9 @@ per direction).  Our SIP offer's video m-line lists, after the browser's formats
 VP8 and H.264 (Constrained Baseline, packetization-mode 1) the browser did not offer
 (:func:`transcoding_formats`) — passthrough is always preferred.  A SIP answer that picks
 it (:func:`transcoded_plan`) pairs the browser's other codec with it (``PtPair.sip_name``),
-and the relay runs a :class:`~wcs.rtp.video.transcode.VideoTranscoder` per direction.
+and the relay runs a :class:`~wcs.rtp.video.transcode.VideoTranscoder` per direction.  For
+an incoming call the browser's offer gets the codec the SIP offer lacks the same way, and a
+browser answer with only that codec pairs it with the SIP offer's (:func:`transcoded_pairs`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from wcs.sdp.model import MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
 
 if TYPE_CHECKING:
-    from wcs.sdp.webrtc import StreamPlan
+    from wcs.sdp.webrtc import PtPair, StreamPlan
 
 __all__ = ["GENERATED_AUDIO", "H264_FOR_SIP", "VP8_FOR_SIP", "generated_plan", "generated_section",
-           "transcoded_plan", "transcoding_formats", "with_generation", "with_peer_feedback"]
+           "transcoded_pairs", "transcoded_plan", "transcoding_formats", "with_generation",
+           "with_peer_feedback"]
 
 #: audio the relay can generate silence in (wcs.rtp.generators.SILENCE), in no particular order
 GENERATED_AUDIO = ("opus", "pcmu", "pcma", "g722")
@@ -153,3 +156,17 @@ def transcoded_plan(sip_answer: SessionDescription, smd: MediaDescription | None
                           remote_rtp(sip_answer, smd), remote_rtcp(sip_answer, smd), direction, index,
                           smd.has_attribute("rtcp-mux"), index, [declared], direction)
     return None
+
+
+def transcoded_pairs(offered: list[Format], answered: list[Format]) -> list[PtPair]:
+    """An incoming stream the browser answered only with the codec we added: browser VP8 ⇄ SIP
+    H.264 or browser H.264 ⇄ SIP VP8, the browser's first such format with the SIP offer's first."""
+    from wcs.sdp.webrtc import PtPair  # webrtc imports this module
+    sip = [f for f in offered if f.encoding == "vp8" or _h264_mode_1(f)]
+    for b in answered:
+        if b.encoding != "vp8" and not _h264_mode_1(b):
+            continue
+        s = next((f for f in sip if f.encoding != b.encoding), None)
+        if s is not None:
+            return [PtPair(b.pt, s.pt, b.name, 90000, sip_name=s.name)]
+    return []

@@ -81,6 +81,7 @@ from wcs.sdp.transcoding import (
 )
 from wcs.sdp.video import (
     generated_section,
+    transcoded_pairs,
     transcoded_plan,
     transcoding_formats,
     with_generation,
@@ -433,8 +434,12 @@ def _answer_fmtp(offer: Format, answer: Format) -> str:
 
 
 def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransport,
-                          policy: CodecPolicy, *, srtp: str = "off") -> SessionDescription:
+                          policy: CodecPolicy, *, sip: SipTransport | None = None) -> SessionDescription:
     """The browser's offer for an incoming SIP offer; mids are the SIP m-line indexes.
+
+    ``sip`` (our SIP side for the call): its ``srtp`` mode decides which RTP/SAVP and a=crypto
+    m-lines are translated (:mod:`wcs.sdp.sdes`; without it only plain RTP/AVP), its
+    ``transcode_video`` adds the VP8 or H.264 the SIP offer lacks (:mod:`wcs.sdp.video`).
 
     An audio m-line without a codec the browser decodes but with one the relay can transcode
     (policy permitting) is offered with the browser codecs the engine handles instead.
@@ -445,8 +450,8 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
     codecs = engine_codecs(policy)
     disabled = False
     for index, smd in enumerate(sip_offer.media):
-        if smd.kind not in _MEDIA or smd.rejected or not translatable(smd, srtp):   # RTP/SAVP: wcs.sdp.sdes
-            continue
+        if smd.kind not in _MEDIA or smd.rejected or not translatable(smd, sip.srtp if sip else "off"):
+            continue   # RTP/SAVP: wcs.sdp.sdes
         formats = media_formats(smd)
         kept = policy.order([f for f in formats
                              if f.encoding in BROWSER_CODECS and policy.accept_from_sip(f)])
@@ -456,6 +461,8 @@ def webrtc_offer_from_sip(sip_offer: SessionDescription, transport: WebRtcTransp
                 kept = browser_formats(codecs, policy, events, reserved | taken)
             else:
                 disabled |= would_transcode(policy, [], formats)
+        if smd.kind == "video" and sip is not None and sip.transcode_video:   # VP8 ⇄ H.264 (wcs.sdp.video)
+            kept += transcoding_formats(kept, reserved | taken | {f.pt for f in kept})
         if not any(_is_real(f) for f in kept):
             continue
         kept = _unique_pts(kept, taken, reserved)
@@ -502,8 +509,12 @@ def _ptime_lines(md: MediaDescription) -> list[Line]:
 
 def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: SessionDescription,
                            sip: SipTransport, extra_lines: Iterable[str] = (), *,
-                           policy: CodecPolicy | None = None) -> tuple[SessionDescription, list[StreamPlan]]:
+                           policy: CodecPolicy | None = None, generate: bool = False,
+                           ) -> tuple[SessionDescription, list[StreamPlan]]:
     """The 2xx SDP for the SIP offer, from the browser's answer to :func:`webrtc_offer_from_sip`.
+
+    ``generate`` (generate_av_for_ua applies to the calling SIP peer): the relay fills the
+    browser's side of each stream while the peer sends nothing (:mod:`wcs.sdp.video`).
 
     An audio m-line the browser answered with none of the SIP offer's formats is the one
     :func:`webrtc_offer_from_sip` offered for transcoding: the SIP codec is the SIP offer's
@@ -524,6 +535,8 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
             pairs = _sip_pairs(media_formats(smd), media_formats(bmd))
             if not pairs and smd.kind == "audio":
                 pairs = _transcoded_sip_pairs(media_formats(smd), media_formats(bmd), codecs, policy)
+            if not pairs and smd.kind == "video" and sip.transcode_video:   # VP8 ⇄ H.264 (wcs.sdp.video)
+                pairs = transcoded_pairs(media_formats(smd), media_formats(bmd))
         try:   # SDES (wcs.sdp.sdes): the keys we answer with, or the stream is refused
             keys = plain_or_secure(smd, sip, index) if pairs else None
         except CryptoError:
@@ -563,6 +576,7 @@ def sip_answer_from_webrtc(webrtc_answer: SessionDescription, sip_offer: Session
                                          else _answer_fmtp(sf[p.sip_pt], bf[p.webrtc_pt])) for p in pairs],
                                 webrtc_answer.media_direction(bmd), alternatives))
         plans[-1].sip_srtp = keys
+        plans[-1].generate = generate
     if not any(p.accepted for p in plans):
         raise NoCommonCodec()
     return out, plans
