@@ -10,17 +10,15 @@ SRTP to authenticate and decrypt at the gateway.  The gateway's call stats show 
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .rig.baresip import Baresip
 from .rig.browser import Phone
-from .rig.common import LOOPBACK, REPO_ROOT
+from .rig.common import LOOPBACK
 from .rig.gateway import Gateway
 from .rig.kamailio import Kamailio
 from .test_call_scenarios import (
@@ -36,40 +34,9 @@ from .test_keepalive_and_rest import rest
 
 pytestmark = pytest.mark.interop
 
-#: calls.py (the lead's) passes the SIP-side settings the translations need; until it does, the gateway
-#: runs from a launcher that passes them (the same keyword arguments), see `gateway_with_wiring`
-WIRING = """\
-import functools, sys
-sys.path.insert(0, {repo!r})
-import wcs.gateway.calls as calls
-settings = dict(a.split("=", 1) for a in sys.argv if "=" in a and not a.startswith("-"))
-from wcs.sdp.webrtc import SipTransport
-flags = SipTransport("0.0.0.0", {{}}, srtp=settings.get("sip_srtp", "off"),
-                     transcode_video=settings.get("video_transcoding", "false") == "true")
-calls.webrtc_offer_from_sip = functools.partial(calls.webrtc_offer_from_sip, sip=flags)
-if settings.get("generate_av_for_ua", "").lower() == "all":
-    calls.webrtc_answer_from_sip = functools.partial(calls.webrtc_answer_from_sip, generate=True)
-    calls.sip_answer_from_webrtc = functools.partial(calls.sip_answer_from_webrtc, generate=True)
-from wcs.aio.app import main
-sys.exit(main())
-"""
-
-
-def wired() -> bool:
-    """Whether calls.py passes `sip=` (to webrtc_offer_from_sip) and `generate=` itself."""
-    from wcs.gateway import calls
-    source = inspect.getsource(calls)
-    return "webrtc_offer_from_sip(" in source and "sip=call.media.sip" in source and "generate=" in source
-
-
-def gateway_with_wiring(make_gateway: Any, tmp_path: Path, *settings: str) -> Gateway:
-    """The gateway with `--set` settings; through the wiring launcher while calls.py lacks it."""
-    args = [a for setting in settings for a in ("--set", setting)]
-    if wired():
-        return make_gateway(extra_args=args)  # type: ignore[no-any-return]
-    launcher = tmp_path / "gateway_wired.py"
-    launcher.write_text(WIRING.format(repo=str(REPO_ROOT)))
-    return make_gateway(extra_args=args, script=launcher)  # type: ignore[no-any-return]
+def gateway_with(make_gateway: Any, *settings: str) -> Gateway:
+    """The gateway (plain `server.py`) with `--set` settings."""
+    return make_gateway(extra_args=[a for setting in settings for a in ("--set", setting)])  # type: ignore[no-any-return]
 
 
 CRYPTO = re.compile(r"^a=crypto:(\d+) (\w+) inline:([A-Za-z0-9+/=]+)", re.M)
@@ -130,8 +97,8 @@ def test_browser_calls_baresip_over_sdes(kamailio: Kamailio, baresip: Any, make_
 
 
 def test_baresip_calls_the_browser_over_savp(kamailio: Kamailio, baresip: Any, make_gateway: Any,
-                                             phone: Phone, tmp_path: Path) -> None:
-    gateway = gateway_with_wiring(make_gateway, tmp_path, "sip_srtp=mandatory")
+                                             phone: Phone) -> None:
+    gateway = gateway_with(make_gateway, "sip_srtp=mandatory")
     bs = baresip("1002", tone_hz=BARESIP_HZ, answermode="manual", mediaenc="srtp-mand")
     register_browser(phone, gateway, kamailio)
     bs.dial(f"sip:1001@{LOOPBACK}")

@@ -10,7 +10,6 @@ official WebSDK calls baresip with audio+video; baresip has no video (its answer
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from .test_call_scenarios import (
     check_recorded_tone,
     register_browser,
 )
-from .test_sdes import call_stats, gateway_with_wiring
+from .test_sdes import call_stats, gateway_with
 from .test_video import video_stats, wait_decoding
 
 pytestmark = pytest.mark.interop
@@ -37,8 +36,8 @@ def answer_sdp(phone: Phone) -> str:
 
 
 def test_black_video_when_the_sip_side_answers_audio_only(kamailio: Kamailio, baresip: Any, make_gateway: Any,
-                                                          phone: Phone, tmp_path: Path) -> None:
-    gateway = gateway_with_wiring(make_gateway, tmp_path, "generate_av_for_ua=all",
+                                                          phone: Phone) -> None:
+    gateway = gateway_with(make_gateway, "generate_av_for_ua=all",
                                   "rtp_generator_start_timeout=0.5")
     bs = baresip("1002", tone_hz=BARESIP_HZ, answermode="auto")          # audio only
     register_browser(phone, gateway, kamailio)
@@ -63,8 +62,8 @@ def test_black_video_when_the_sip_side_answers_audio_only(kamailio: Kamailio, ba
 
 
 def test_no_generation_for_other_user_agents(kamailio: Kamailio, baresip: Any, make_gateway: Any,
-                                            phone: Phone, tmp_path: Path) -> None:
-    gateway = gateway_with_wiring(make_gateway, tmp_path, "generate_av_for_ua=Polycom")
+                                            phone: Phone) -> None:
+    gateway = gateway_with(make_gateway, "generate_av_for_ua=Polycom")
     baresip("1002", tone_hz=BARESIP_HZ, answermode="auto")
     register_browser(phone, gateway, kamailio)
     call_id = phone.call("1002", video=True)

@@ -172,13 +172,19 @@ class CallControl:
         return MediaAllocation(replace(allocation.webrtc, session_id=session_id),
                                replace(allocation.sip, session_id=session_id))
 
+    def _generates(self, call: Call) -> bool:
+        """Whether black video / silence is made toward the browser for this SIP peer
+        (``generate_av_for_ua`` matched against its User-Agent or Server header)."""
+        return self.settings.generates_for(call.sip.remote_user_agent if call.sip else None)
+
     def _answer_browser(self, call: Call, sdp: bytes, now: float) -> bool:
         """Send the browser its answer (once) and start the media; False if that failed."""
         assert call.webrtc_offer is not None and call.media is not None
         try:
             sip_answer = parse_sdp(sdp)
-            answer, plans = webrtc_answer_from_sip(sip_answer, call.webrtc_offer, call.media.webrtc,
-                                                   sip_offer=call.sip_offer, policy=self.policy)
+            answer, plans = webrtc_answer_from_sip(
+                sip_answer, call.webrtc_offer, call.media.webrtc, sip_offer=call.sip_offer,
+                policy=self.policy, generate=self._generates(call))
         except SdpError as exc:
             self.hang_up_sip(call, now)
             self.finish(call, "FAILED", _failure_info(exc))
@@ -219,7 +225,8 @@ class CallControl:
                 raise SdpError("INVITE without an SDP offer is not supported", 488)
             call.sip_offer = parse_sdp(sip.remote_sdp)
             call.media = self._allocate(call.id, len(call.sip_offer.media), now)
-            call.webrtc_offer = webrtc_offer_from_sip(call.sip_offer, call.media.webrtc, self.policy)
+            call.webrtc_offer = webrtc_offer_from_sip(call.sip_offer, call.media.webrtc, self.policy,
+                                                      sip=call.media.sip)
         except (SdpError, MediaError) as exc:
             self._refuse(call, exc, now)
             return
@@ -264,7 +271,7 @@ class CallControl:
             answer = parse_sdp(request.sdp)
             sip_answer, plans = sip_answer_from_webrtc(answer, call.sip_offer, call.media.sip,
                                                        extra_lines=list(request.sipSDP or []),
-                                                       policy=self.policy)
+                                                       policy=self.policy, generate=self._generates(call))
         except SdpError as exc:
             self.ua.reject(call.sip, 488, "Not Acceptable Here", now)
             self.finish(call, "FAILED", _failure_info(exc))

@@ -87,6 +87,8 @@ class InviteSession:
         self.remote_display_name = remote_display_name
         self.local_sdp: bytes | None = None
         self.remote_sdp: bytes | None = None
+        #: the peer's User-Agent (its INVITE) or Server (its first response) header, if any
+        self.remote_user_agent: str | None = None
         self.dialog: Dialog | None = None
         #: free slot for the owner (the gateway keeps its Call here)
         self.user_data: object = None
@@ -308,6 +310,8 @@ class InviteManagerBase:
     def _invite_response(self, session: InviteSession, txn: ClientTransaction, response: Response,
                          now: float) -> None:
         status = response.status
+        if session.remote_user_agent is None and status > 100:
+            session.remote_user_agent = response.headers.get("Server") or response.headers.get("User-Agent")
         if 200 <= status < 300:
             self._uac_2xx(session, response, now)
             return

@@ -118,6 +118,7 @@ class InviteManager(InviteManagerBase):
         session._call_id = request.call_id
         session._local_tag = self.core.tag()
         session.remote_sdp = sdp_body(request)
+        session.remote_user_agent = request.headers.get("User-Agent")
         session.replaces = replaced
         session._peer_allow = allowed(request)
         session._oa.invite_in = True
