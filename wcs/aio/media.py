@@ -40,8 +40,9 @@ from ..gateway.relay.video import video_factory
 from ..gateway.settings import Settings
 from ..rtp.codecs import CodecRegistry, default_registry
 from ..rtp.errors import RtpUsageError
+from ..sdp.browser import WebRtcTransport
 from ..sdp.crypto import KEY_MATERIAL, OFFERED_SUITES
-from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
+from ..sdp.plan import SipTransport, StreamPlan
 from ..webrtc.certificate import Certificate
 from ..webrtc.transport import WebRtcEndpoint, host_candidate
 

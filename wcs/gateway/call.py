@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..sdp.model import SessionDescription
 from ..sdp.negotiate import VersionedOrigin
-from ..sdp.webrtc import StreamPlan
+from ..sdp.plan import StreamPlan
 from ..sip.invite import InviteSession
 from .media import MediaAllocation
 

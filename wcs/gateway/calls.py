@@ -31,9 +31,9 @@ from ..entropy import Entropy, random_uint
 from ..sdp.errors import NoCommonCodec, SdpError
 from ..sdp.negotiate import VersionedOrigin
 from ..sdp.parse import parse_sdp
+from ..sdp.plan import StreamPlan
 from ..sdp.policy import CodecPolicy
 from ..sdp.webrtc import (
-    StreamPlan,
     sip_answer_from_webrtc,
     sip_offer_from_webrtc,
     webrtc_answer_from_sip,

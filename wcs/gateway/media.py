@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import WcsError
+from ..sdp.browser import WebRtcTransport
 from ..sdp.model import SessionDescription
-from ..sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
+from ..sdp.plan import SipTransport, StreamPlan
 
 __all__ = ["DtmfDetected", "KeyframeNeeded", "MediaAllocation", "MediaController", "MediaError",
            "MediaEvent", "MediaStateChanged", "MediaTimeout", "remote_fingerprints",

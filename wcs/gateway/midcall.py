@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 from ..rtp.video.keyframe import MEDIA_CONTROL_CONTENT_TYPE, PICTURE_FAST_UPDATE
 from ..sdp.errors import NoCommonCodec, SdpError
 from ..sdp.parse import parse_sdp
+from ..sdp.plan import StreamPlan
 from ..sdp.reoffer import answer_sip_reoffer, apply_sip_answer, sip_offer_from_plans
-from ..sdp.webrtc import StreamPlan
 from ..sip.errors import SipParseError
 from ..sip.events import (
     AnswerReceived,

@@ -3,7 +3,7 @@
 The browser leg cannot be renegotiated (the WebSDK leaves its peer connection stuck
 on a second remote description), so every later SIP offer or answer is fitted to the
 codecs and directions the browser leg already agreed, kept in the
-:class:`~wcs.sdp.webrtc.StreamPlan` list:
+:class:`~wcs.sdp.plan.StreamPlan` list:
 
 * :func:`answer_sip_reoffer` answers a SIP re-INVITE / UPDATE offer: hold and
   resume (RFC 6337 §5: ``sendonly``/``inactive``, legacy ``c=0.0.0.0``), a new
@@ -49,9 +49,9 @@ from wcs.sdp.negotiate import (
     intersect_directions,
     reverse_direction,
 )
+from wcs.sdp.plan import PtPair, SipTransport, StreamPlan
 from wcs.sdp.sdes import answer_lines, plain_or_secure, rekeyed, reoffer_lines
 from wcs.sdp.transcoding import event_formats, is_codec
-from wcs.sdp.webrtc import PtPair, SipTransport, StreamPlan
 
 
 def _ours(plan: StreamPlan, pair: PtPair) -> Format | None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from wcs.sdp.crypto import (
     MODES,
@@ -45,9 +44,7 @@ from wcs.sdp.crypto import (
 )
 from wcs.sdp.errors import SdpUsageError
 from wcs.sdp.model import Line, MediaDescription
-
-if TYPE_CHECKING:
-    from wcs.sdp.webrtc import SipTransport, StreamPlan
+from wcs.sdp.plan import SipTransport, StreamPlan
 
 __all__ = ["SECURE_PROTOS", "answer_lines", "check_mode", "offer_lines", "offer_proto", "plain_or_secure",
            "rekeyed", "reoffer_lines", "translatable", "with_answer_keys"]

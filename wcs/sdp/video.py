@@ -28,7 +28,6 @@ browser answer with only that codec pairs it with the SIP offer's (:func:`transc
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from wcs.sdp.browser import WebRtcTransport, webrtc_section
 from wcs.sdp.build import format_lines, remote_rtcp, remote_rtp
@@ -36,9 +35,7 @@ from wcs.sdp.codecs import Format, find_match, media_formats
 from wcs.sdp.h264 import h264_profile, packetization_mode, profile_level_id
 from wcs.sdp.model import MediaDescription, SessionDescription
 from wcs.sdp.negotiate import answer_direction, effective_direction, intersect_directions, reverse_direction
-
-if TYPE_CHECKING:
-    from wcs.sdp.webrtc import PtPair, StreamPlan
+from wcs.sdp.plan import PtPair, StreamPlan
 
 __all__ = ["GENERATED_AUDIO", "H264_FOR_SIP", "VP8_FOR_SIP", "generated_plan", "generated_section",
            "transcoded_pairs", "transcoded_plan", "transcoding_formats", "with_generation",
@@ -88,7 +85,6 @@ def generated_plan(bmd: MediaDescription, webrtc_offer: SessionDescription, inde
     if not chosen:
         return None
     fmt = chosen[0]
-    from wcs.sdp.webrtc import PtPair, StreamPlan  # webrtc imports this module
     return StreamPlan(bmd.kind, bmd.mid, [PtPair(fmt.pt, fmt.pt, fmt.name, fmt.clock_rate)], None, None,
                       "recvonly", sip_index=index, webrtc_index=index, webrtc_direction="recvonly",
                       generate=True, generated=True)
@@ -151,7 +147,6 @@ def transcoded_plan(sip_answer: SessionDescription, smd: MediaDescription | None
             continue
         direction = reverse_direction(intersect_directions(
             answer_direction(webrtc_offer.media_direction(bmd)), effective_direction(sip_answer, smd)))
-        from wcs.sdp.webrtc import PtPair, StreamPlan  # webrtc imports this module
         return StreamPlan("video", bmd.mid, [PtPair(other.pt, s.pt, other.name, 90000, sip_name=s.name)],
                           remote_rtp(sip_answer, smd), remote_rtcp(sip_answer, smd), direction, index,
                           smd.has_attribute("rtcp-mux"), index, [declared], direction)
@@ -161,7 +156,6 @@ def transcoded_plan(sip_answer: SessionDescription, smd: MediaDescription | None
 def transcoded_pairs(offered: list[Format], answered: list[Format]) -> list[PtPair]:
     """An incoming stream the browser answered only with the codec we added: browser VP8 ⇄ SIP
     H.264 or browser H.264 ⇄ SIP VP8, the browser's first such format with the SIP offer's first."""
-    from wcs.sdp.webrtc import PtPair  # webrtc imports this module
     sip = [f for f in offered if f.encoding == "vp8" or _h264_mode_1(f)]
     for b in answered:
         if b.encoding != "vp8" and not _h264_mode_1(b):

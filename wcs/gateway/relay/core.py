@@ -47,7 +47,7 @@ from ...rtp.dtmf import DtmfReceiver
 from ...rtp.errors import RtcpError, RtpError, RtpUsageError
 from ...rtp.rtcp import Fir, ReceiverReport, SenderReport, UnknownRtcp, parse_compound
 from ...rtp.video.keyframe import KeyframeRequester
-from ...sdp.webrtc import StreamPlan
+from ...sdp.plan import StreamPlan
 from ...webrtc.transport import StateChanged, WebRtcEndpoint
 from ..media import DtmfDetected, KeyframeNeeded, MediaEvent, MediaStateChanged, MediaTimeout
 from .activity import ActivityMonitor

@@ -33,7 +33,7 @@ from ...entropy import Entropy
 from ...rtp.errors import RtpUsageError
 from ...rtp.generators import SILENCE, BlackVideoGenerator, RtpGenerator, SilenceGenerator
 from ...rtp.video.errors import VideoUsageError
-from ...sdp.webrtc import StreamPlan
+from ...sdp.plan import StreamPlan
 from .processor import ProcessorFactory, StreamProcessor
 
 __all__ = ["Generating", "generator_factory", "make_generator"]

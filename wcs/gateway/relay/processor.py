@@ -42,7 +42,7 @@ from typing import Protocol
 
 from ...entropy import Entropy, random_uint
 from ...rtp.rewrite import StreamRewriter
-from ...sdp.webrtc import StreamPlan
+from ...sdp.plan import StreamPlan
 
 __all__ = ["Passthrough", "ProcessorFactory", "StreamProcessor", "passthrough_factory"]
 

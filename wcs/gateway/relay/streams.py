@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from ...entropy import Entropy
 from ...rtp.dtmf import DtmfReceiver
 from ...rtp.video.keyframe import FeedbackSupport, KeyframeRequester
-from ...sdp.webrtc import StreamPlan
+from ...sdp.plan import StreamPlan
 from .dtmf import DtmfSender
 from .generators import Generating
 from .processor import ProcessorFactory, StreamProcessor

@@ -40,7 +40,7 @@ from ...entropy import Entropy, random_uint
 from ...rtp.codecs import CodecRegistry, CodecUnavailable, CodecUsageError, default_registry
 from ...rtp.rewrite import StreamRewriter
 from ...rtp.transcode import AudioTranscoder
-from ...sdp.webrtc import PtPair, StreamPlan
+from ...sdp.plan import PtPair, StreamPlan
 from .processor import Passthrough, ProcessorFactory, StreamProcessor, passthrough_factory
 
 __all__ = ["Transcoding", "Unavailable", "transcoding_factory"]

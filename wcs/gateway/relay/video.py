@@ -39,7 +39,7 @@ from ...entropy import Entropy
 from ...rtp.video.common import RtpWriter
 from ...rtp.video.errors import VideoUsageError
 from ...rtp.video.transcode import VideoTranscoder
-from ...sdp.webrtc import StreamPlan
+from ...sdp.plan import StreamPlan
 from .processor import Passthrough, ProcessorFactory, StreamProcessor
 
 __all__ = ["KeyframeSink", "VideoPassthrough", "VideoTranscoding", "video_factory"]
