@@ -114,6 +114,29 @@ def test_407_is_answered_with_proxy_authorization() -> None:
     assert verify_authorization(retry.headers.get("Proxy-Authorization") or "", "REGISTER", "secret")
 
 
+def test_proxy_and_registrar_challenges_are_both_answered() -> None:
+    """RFC 3261 §22.3: a 407 from the proxy, then a 401 from the registrar (another realm): the
+    next REGISTER carries both credentials, each with its own nonce count."""
+    peer = Peer()
+    peer.ua.register(account(), 0.0)
+    req, _ = peer.take_request("REGISTER")
+    proxy = 'Digest realm="proxy.example", nonce="p1", qop="auth"'
+    peer.deliver(peer.answer(req, 407, to_tag="r", headers=[("Proxy-Authenticate", proxy)]))
+    retry, _ = peer.take_request("REGISTER")
+    peer.deliver(peer.answer(retry, 401, to_tag="r", headers=[("WWW-Authenticate", CHALLENGE)]))
+    both, _ = peer.take_request("REGISTER")
+    assert verify_authorization(both.headers.get("Proxy-Authorization") or "", "REGISTER", "secret",
+                                realm="proxy.example")
+    assert verify_authorization(both.headers.get("Authorization") or "", "REGISTER", "secret",
+                                realm="example.com")
+    assert "nc=00000002" in (both.headers.get("Proxy-Authorization") or "")
+    assert "nc=00000001" in (both.headers.get("Authorization") or "")
+    contact = both.contact
+    assert contact is not None
+    peer.deliver(peer.answer(both, 200, to_tag="r", headers=[("Contact", f"<{contact.uri}>;expires=600")]))
+    assert changes(peer)[-1][0] == "registered"
+
+
 def test_423_interval_too_brief_retries_with_min_expires() -> None:
     peer = Peer()
     reg = peer.ua.register(account(), 0.0, expires=60)

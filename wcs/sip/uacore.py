@@ -196,22 +196,28 @@ class UaCore:
 class DigestClient:
     """Answers digest challenges for one request chain (RFC 3261 §22.2, §22.3).
 
-    One retry per challenge: after we answered a challenge, another 401/407 fails the
-    chain unless it says ``stale=true`` (a nonce that merely expired), which gets one more
-    try.  The last challenge is kept so later requests (a registration refresh, the
-    in-dialog BYE) can carry credentials at once, with an increasing nonce count.
+    Challenges are kept per header and realm (§22.3: a proxy's 407 and the registrar's 401
+    may both need answers, each in its own ``Proxy-Authorization``/``Authorization``), each
+    with its own nonce count.  One retry per challenge: after we answered a realm, another
+    401/407 for it fails the chain unless it says ``stale=true`` (a nonce that merely
+    expired), which gets one more try.  The challenges are kept so later requests (a
+    registration refresh, the in-dialog BYE) carry credentials at once.
     """
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
-        self.challenge: Challenge | None = None
-        self._header = "Authorization"
-        self._nc = 0
-        self._tries = 0
+        #: (header name, realm) → (challenge, nonce count used so far)
+        self._challenges: dict[tuple[str, str], tuple[Challenge, int]] = {}
+        self._tries: dict[tuple[str, str], int] = {}
+
+    @property
+    def challenge(self) -> Challenge | None:
+        """The challenge answered most recently (None before any)."""
+        return next(reversed(self._challenges.values()))[0] if self._challenges else None
 
     def new_chain(self) -> None:
         """A new logical request starts (not a retry of the last one)."""
-        self._tries = 0
+        self._tries.clear()
 
     def accept(self, response: Response) -> bool:
         """Take the challenge of a 401/407; True if the request should be retried with it."""
@@ -221,19 +227,19 @@ class DigestClient:
             challenge = choose_challenge(values)
         except SipParseError:
             return False
-        if self._tries >= 2 or (self._tries == 1 and not challenge.stale):
+        key = ("Proxy-Authorization" if proxy else "Authorization", challenge.realm)
+        tries = self._tries.get(key, 0)
+        if tries >= 2 or (tries == 1 and not challenge.stale):
             return False
-        self._tries += 1
-        self.challenge = challenge
-        self._header = "Proxy-Authorization" if proxy else "Authorization"
-        self._nc = 0
+        self._tries[key] = tries + 1
+        self._challenges.pop(key, None)           # most recent last
+        self._challenges[key] = (challenge, 0)
         return True
 
     def authorize(self, request: Request, cnonce: str) -> None:
-        """Add our credentials to ``request`` if we hold a challenge."""
-        if self.challenge is None:
-            return
-        self._nc += 1
-        value = authorization(self.challenge, self.credentials, request.method, request.uri,
-                              cnonce=cnonce, nc=self._nc, body=request.body)
-        request.headers.add(self._header, value)
+        """Add our credentials for every challenge we hold to ``request``."""
+        for key, (challenge, nc) in list(self._challenges.items()):
+            self._challenges[key] = (challenge, nc + 1)
+            value = authorization(challenge, self.credentials, request.method, request.uri,
+                                  cnonce=cnonce, nc=nc + 1, body=request.body)
+            request.headers.add(key[0], value)
