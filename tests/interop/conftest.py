@@ -156,6 +156,7 @@ def kamailio(kamailio_server: Kamailio, rig_log: RigLog) -> Kamailio:
     if kamailio_server.proc is None or not kamailio_server.proc.alive():
         pytest.fail("Kamailio (session fixture) is no longer running:\n"
                     + kamailio_server.log_text(max_chars=4000), pytrace=False)
+    kamailio_server.clear_registrations()   # each test starts with no leftover bindings
     rig_log.add_file("kamailio.log", kamailio_server.log_path)
     rig_log.add_source("kamailio registrations (ul.dump)", lambda: "\n".join(
         f"{user}: {' '.join(contacts)}" for user, contacts in kamailio_server.registrations().items()))

@@ -157,6 +157,15 @@ class Kamailio:
         """Raw `kamcmd ul.dump` text (the in-memory location table)."""
         return self.kamcmd("ul.dump")
 
+    def clear_registrations(self) -> None:
+        """Remove every binding (`ul.rm`): a UA that a test stopped without un-REGISTERing would
+        otherwise stay a fork branch of the next test's INVITE (Kamailio then waits out its
+        30 s fr_timer before relaying a final response)."""
+        for line in self.ul_dump().splitlines():
+            m = re.match(r"\s*AoR:\s*(\S+)", line)
+            if m:
+                self.kamcmd("ul.rm", "location", m.group(1))
+
     def registrations(self) -> dict[str, list[str]]:
         """AoR user → contact URIs currently registered."""
         regs: dict[str, list[str]] = {}
