@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,8 @@ class World:
         self.gateway_messages: list[bytes] = []   # every datagram the gateway sent
         #: drop every datagram the gateway sends to the phone (an unreachable SIP peer)
         self.blackhole = False
+        #: drop datagrams the phone sends when this says so (e.g. to hand-craft one instead)
+        self.drop_from_phone: Callable[[bytes], bool] = lambda data: False
 
     # -- sockets ---------------------------------------------------------------------------
 
@@ -179,6 +182,8 @@ class World:
                 self._from_gateway(out.data)
             for out in self.phone.outgoing():
                 moved = True
+                if self.drop_from_phone(out.data):
+                    continue
                 self.sip_log.append(("phone", out.data.split(b"\r\n", 1)[0].decode()))
                 self.ua.receive_datagram(out.data, PHONE, self.now)
             for event in self.phone.events():

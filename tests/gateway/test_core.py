@@ -8,9 +8,11 @@ import pytest
 
 from wcs.gateway.settings import Settings
 from wcs.sdp.parse import parse_sdp
+from wcs.sip.headers import Headers
+from wcs.sip.message import Request, Response, parse_message
 from wcs.sip.uacore import CallAnswered, CallEnded, CallProgress
 
-from .harness import World, sdp_file
+from .harness import PHONE, World, sdp_file
 
 AUDIO_OFFER = sdp_file("chromium156-websdk-audio-offer.sdp")
 AV_OFFER = sdp_file("chromium156-websdk-audio-video-offer.sdp")
@@ -410,3 +412,45 @@ def test_incoming_offer_without_common_codec_gets_488_with_warning(world: World)
     final = [line for direction, line in world.sip_log if direction == "gateway" and " 488 " in line]
     assert final, world.sip_log
     assert world.last_response_headers("Warning") == ['305 127.0.0.1 "No common codecs"']
+
+
+def test_incoming_invite_without_sdp_gets_our_offer_in_the_200(world: World) -> None:
+    """Delayed offer (RFC 3261 §13.2.1): the browser gets an offer from our policy, its answer
+    becomes our SIP offer in the 200 OK, the SIP answer arrives in the ACK and starts the media."""
+    ws = world.connect()
+    world.drop_from_phone = lambda data: data.startswith(b"ACK ")   # we send the ACK by hand
+    world.phone.invite(world.phone_account(), world.bindings["1001"], b"", world.now)
+    world.pump()
+    call_id = world.received(ws, "notifyIncomingCall")[0]["data"][0]["callId"]
+    offer = world.received(ws, "setRemoteSDP")[0]["data"][1]
+    assert "a=setup:actpass" in offer and "opus/48000/2" in offer
+    world.send(ws, "answer", {"callId": call_id, "incoming": True, "hasVideo": False, "hasAudio": True,
+                              "status": "PENDING", "mediaProvider": "WebRTC", "sdp": BROWSER_ANSWER})
+    assert call_id not in world.media.connected, "no media before the SIP answer"
+    ok = parse_message(world.gateway_messages[-1])
+    assert isinstance(ok, Response) and ok.status == 200
+    sip_offer = parse_sdp(ok.body)
+    assert sip_offer.media[0].proto == "RTP/AVP" and sip_offer.media[0].formats[:2] == ["8", "0"]
+    contact = ok.contact
+    assert contact is not None
+    ack = Request("ACK", str(contact.uri), Headers([
+        ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKack1"), ("Max-Forwards", "70"),
+        ("From", ok.headers.get("From") or ""), ("To", ok.headers.get("To") or ""),
+        ("Call-ID", ok.call_id), ("CSeq", f"{ok.cseq.seq} ACK"), ("Content-Type", "application/sdp")]),
+        SIP_ANSWER.replace(b"RTP/AVP 0 101", b"RTP/AVP 0"))
+    world.ua.receive_datagram(bytes(ack), PHONE, world.now)
+    world.pump()
+    assert world.statuses(ws, call_id)[-1] == "ESTABLISHED"
+    assert world.media.connected[call_id][0].sip_remote == ("127.0.0.1", 10012)
+
+
+def test_delayed_offer_without_answer_in_the_ack_fails(world: World) -> None:
+    ws = world.connect()
+    world.phone.invite(world.phone_account(), world.bindings["1001"], b"", world.now)
+    world.pump()
+    call_id = world.received(ws, "notifyIncomingCall")[0]["data"][0]["callId"]
+    world.send(ws, "answer", {"callId": call_id, "incoming": True, "hasVideo": False, "hasAudio": True,
+                              "status": "PENDING", "mediaProvider": "WebRTC", "sdp": BROWSER_ANSWER})
+    finish = world.received(ws, "finish")[-1]["data"][0]
+    assert (finish["status"], finish["info"]) == ("FAILED", "Invalid SDP: No SDP answer in the ACK")
+    assert world.phone_events_of(CallEnded)[-1].cause == "remote-bye"

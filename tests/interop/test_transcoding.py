@@ -213,6 +213,24 @@ def test_b_speex_pjsua2_calls_the_opus_browser(kamailio: Kamailio, gateway: Gate
     print(f"pjsua2 heard: {check_speex_recording(speex_phone)}")
 
 
+def test_delayed_offer_from_pjsua2(kamailio: Kamailio, gateway: Gateway, phone: Phone,
+                                   speex_phone: MediaPhone) -> None:
+    """An INVITE without SDP (RFC 3261 §13.2.1): the gateway offers in its 200 OK (the browser's
+    codecs, here transcoded to pjsua2's Speex) and takes pjsua2's answer from the ACK."""
+    register_browser(phone, gateway, kamailio)
+    speex_phone.command("call", uri=f"sip:1001@{LOOPBACK}", no_sdp=True)
+    incoming = phone.wait_event("session", "INCOMING_CALL", 15, fail_on=("DISCONNECTED", "FAILED"))
+    phone.answer(incoming["callId"])
+    phone.wait_event("call", "ESTABLISHED", 15, call_id=incoming["callId"], fail_on=CALL_TERMINAL)
+    speex_phone.wait_event(lambda e: e["event"] == "media" and e.get("codec"), 5, "pjsua2 media")
+    trace = speex_phone.trace()
+    invite = trace[trace.index("INVITE sip:1001"):]
+    assert "Content-Length:  0" in invite[:2000] or "Content-Length: 0" in invite[:2000], invite[:2000]
+    print(f"browser hears: {check_browser_audio(phone, PHONE_HZ)}")
+    end_pjsua2_call(speex_phone)
+    phone.wait_event("call", "FINISH", 10, call_id=incoming["callId"])
+
+
 # --- C: G.729 through rtpengine ----------------------------------------------------------------------
 @pytest.fixture
 def rtpengine_kamailio(tmp_path: Path, rig_log: Any) -> Iterator[tuple[RtpengineKamailio, Rtpengine]]:

@@ -4,7 +4,7 @@
   a WAV played into every call (loops) and what it hears recorded to a WAV, RFC 4733 digits
   sent and reported.  It runs as a child process (this file is the program) and speaks the
   JSON-lines protocol of :mod:`tests.interop.sipua_pjsua2` (whose controller it reuses):
-  commands ``call {uri}``, ``hangup``, ``dtmf {digits}``, ``quit``; events ``reg``, ``state``,
+  commands ``call {uri[, no_sdp]}``, ``hangup``, ``dtmf {digits}``, ``quit``; events ``reg``, ``state``,
   ``media {codec}``, ``dtmf``, ``incoming``, ``error``.  Adapted from the loopback rig's
   pjsua2_ua.py (see tests/data/transcoding/SOURCES.md).
 * :class:`Rtpengine` — rtpengine in userspace (``--table=-1``) on 127.0.0.1 with an NG control
@@ -261,7 +261,10 @@ def main() -> None:  # pragma: no cover - runs in the child
             return False
         if name == "call":
             new = Call(account)
-            new.makeCall(cmd["uri"], pj.CallOpParam(True))
+            prm = pj.CallOpParam(True)
+            if cmd.get("no_sdp"):  # an INVITE without SDP (delayed offer): the answer goes in the ACK
+                prm.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
+            new.makeCall(cmd["uri"], prm)
             calls[new.getId()] = new
             emit("calling", call=new.getId(), uri=cmd["uri"])
         elif name == "hangup" and call is not None:

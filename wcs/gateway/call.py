@@ -96,6 +96,10 @@ class Call:
     dtmf_received: str = ""
     #: the INVITE session replacing ``sip`` while the SIP peer transfers us (REFER)
     replacing: InviteSession | None = None
+    #: an incoming INVITE without SDP (delayed offer): our offer goes in the 200 OK, the SIP
+    #: answer comes in the ACK; the browser's answer is kept until then
+    delayed_offer: bool = False
+    browser_answer: SessionDescription | None = None
 
     @property
     def terminal(self) -> bool:

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any, TypeGuard
 
 from ..entropy import Entropy, random_uint
+from ..sdp.delayed import webrtc_offer_from_policy
 from ..sdp.errors import NoCommonCodec, SdpError
 from ..sdp.negotiate import VersionedOrigin
 from ..sdp.parse import parse_sdp
@@ -221,12 +222,15 @@ class CallControl:
         call.sip = sip
         sip.user_data = call
         try:
-            if not sip.remote_sdp:
-                raise SdpError("INVITE without an SDP offer is not supported", 488)
-            call.sip_offer = parse_sdp(sip.remote_sdp)
-            call.media = self._allocate(call.id, len(call.sip_offer.media), now)
-            call.webrtc_offer = webrtc_offer_from_sip(call.sip_offer, call.media.webrtc, self.policy,
-                                                      sip=call.media.sip)
+            if sip.remote_sdp:
+                call.sip_offer = parse_sdp(sip.remote_sdp)
+                call.media = self._allocate(call.id, len(call.sip_offer.media), now)
+                call.webrtc_offer = webrtc_offer_from_sip(call.sip_offer, call.media.webrtc, self.policy,
+                                                          sip=call.media.sip)
+            else:  # delayed offer (RFC 3261 §13.2.1): the browser's offer comes from our policy
+                call.delayed_offer = True
+                call.media = self._allocate(call.id, 1, now)
+                call.webrtc_offer = webrtc_offer_from_policy(call.media.webrtc, self.policy, ("audio",))
         except (SdpError, MediaError) as exc:
             self._refuse(call, exc, now)
             return
@@ -264,22 +268,30 @@ class CallControl:
         if call is None or not call.incoming or call.terminal or call.sip is None:
             return
         self._timers.cancel(("ring", call.id))
-        assert call.sip_offer is not None and call.media is not None
+        assert call.media is not None
+        extra_lines = list(request.sipSDP or [])
         try:
             if not request.sdp:
                 raise SdpError("No SDP in the answer")
             answer = parse_sdp(request.sdp)
-            sip_answer, plans = sip_answer_from_webrtc(answer, call.sip_offer, call.media.sip,
-                                                       extra_lines=list(request.sipSDP or []),
-                                                       policy=self.policy, generate=self._generates(call))
+            if call.delayed_offer:  # our SIP offer, from the codecs the browser accepted
+                sip_sdp = sip_offer_from_webrtc(answer, call.media.sip, self.policy, extra_lines)
+            else:
+                assert call.sip_offer is not None
+                sip_sdp, plans = sip_answer_from_webrtc(answer, call.sip_offer, call.media.sip,
+                                                        extra_lines=extra_lines, policy=self.policy,
+                                                        generate=self._generates(call))
         except SdpError as exc:
             self.ua.reject(call.sip, 488, "Not Acceptable Here", now)
             self.finish(call, "FAILED", _failure_info(exc))
             return
         call.fingerprints, call.ice = remote_fingerprints(answer), remote_ice_credentials(answer)
-        call.origin, call.sip_local = VersionedOrigin.adopt(sip_answer), sip_answer
-        self.connect_media(call, plans, now)
-        self.ua.answer(call.sip, bytes(sip_answer), now)
+        call.origin, call.sip_local = VersionedOrigin.adopt(sip_sdp), sip_sdp
+        if call.delayed_offer:
+            call.sip_offer, call.browser_answer = sip_sdp, answer   # the media starts with the ACK
+        else:
+            self.connect_media(call, plans, now)
+        self.ua.answer(call.sip, bytes(sip_sdp), now)
         self.set_status(call, "PENDING", notify=False)
 
     def ring_timeout(self, call_id: str, now: float) -> None:
@@ -352,6 +364,8 @@ class CallControl:
 
     def _answered(self, call: Call, sdp: bytes | None, now: float) -> None:
         call.sip_status, call.sip_message = 200, "OK"
+        if call.delayed_offer and not self._delayed_answer(call, sdp, now):
+            return
         if not call.incoming:
             if sdp is not None:
                 if not self._answer_browser(call, sdp, now):
@@ -363,6 +377,23 @@ class CallControl:
         call.established_at = now
         self._timers.cancel(("ring", call.id))
         self.set_status(call, "ESTABLISHED")
+
+    def _delayed_answer(self, call: Call, sdp: bytes | None, now: float) -> bool:
+        """The ACK's answer to the offer we put in our 200 OK: start the media (False: failed)."""
+        assert call.media is not None and call.browser_answer is not None
+        try:
+            if sdp is None:
+                raise SdpError("No SDP answer in the ACK")
+            # the browser's answer lists what it accepted, with our PT numbers: it stands in for
+            # the browser's offer here (wcs.sdp.delayed); the browser SDP built is not used
+            _, plans = webrtc_answer_from_sip(parse_sdp(sdp), call.browser_answer, call.media.webrtc,
+                                              sip_offer=call.sip_offer, policy=self.policy)
+        except SdpError as exc:
+            self.hang_up_sip(call, now)
+            self.finish(call, "FAILED", _failure_info(exc))
+            return False
+        self.connect_media(call, plans, now)
+        return True
 
     def _ended(self, call: Call, event: CallEnded) -> None:
         call.sip_status, call.sip_message = event.status, event.reason
