@@ -232,3 +232,15 @@ def test_output_is_continuous_for_in_order_sources(
             last_out = out
         state[ssrc] = ((seq + count) & 0xFFFF, ts + 160 * count)
         previous = ssrc
+
+
+def test_video_streams_keep_the_source_marker_across_a_source_change() -> None:
+    """Video: the marker ends a frame (RFC 7741 §4.1, RFC 6184 §5.1), so a new source's first
+    packet — say a STAP-A with SPS/PPS starting a keyframe — must not be marked."""
+    rw = rewriter(mark_source_changes=False)
+    first, frame_end = pkt(0xA, 10, 1000), pkt(0xA, 11, 1000, marker=True)
+    assert rw.rewrite(first, now=1.0) and rw.rewrite(frame_end, now=1.0)
+    assert fields(first)[3] is False and fields(frame_end)[3] is True
+    new_source = pkt(0xB, 500, 77777)
+    assert rw.rewrite(new_source, now=2.0)
+    assert fields(new_source)[3] is False and rw.source_changes == 1

@@ -21,7 +21,8 @@ stream writes, in place:
   across the change.
 * Marker bit: set on the first packet after a source change (RFC 3551 §4.1: the
   start of a talkspurt, letting the receiver re-sync its playout buffer); otherwise
-  the source's marker is kept.
+  the source's marker is kept.  Video streams pass ``mark_source_changes=False``: there
+  the marker ends a frame (RFC 7741 §4.1, RFC 6184 §5.1) and must stay the source's.
 * Payload type: mapped through ``pt_map`` (source PT → destination PT, as negotiated
   on each leg); a PT missing from the map is dropped and counted.
 
@@ -62,7 +63,7 @@ class StreamRewriter:
     __slots__ = (
         "ssrc", "clock_rate", "pt_map", "max_dropout", "max_misorder",
         "forwarded", "dropped_payload_type", "dropped_malformed", "dropped_stale", "dropped_jump",
-        "source_changes",
+        "source_changes", "mark_source_changes",
         "_src", "_max_seq", "_ext_max", "_seq_off", "_ts_off",
         "_out_seq", "_out_ts", "_out_time", "_started", "_prev_src", "_prev_max", "_bad_seq",
     )
@@ -78,8 +79,10 @@ class StreamRewriter:
         initial_timestamp: int | None = None,
         max_dropout: int = 3000,
         max_misorder: int = 100,
+        mark_source_changes: bool = True,
     ) -> None:
         rng = entropy if entropy is not None else SystemEntropy()
+        self.mark_source_changes = mark_source_changes
         self.ssrc = random_uint(rng, 32) if ssrc is None else ssrc
         self.clock_rate = clock_rate
         self.pt_map: Mapping[int, int] | None = pt_map
@@ -146,7 +149,8 @@ class StreamRewriter:
                 newest = False
             elif seq == self._bad_seq:
                 self._rebase(seq, ts, now)  # two in a row after a jump: a restart (A.1)
-                marker = 0x80
+                if self.mark_source_changes:
+                    marker = 0x80
             else:
                 self._bad_seq = (seq + 1) & 0xFFFF
                 self.dropped_jump += 1
@@ -159,7 +163,8 @@ class StreamRewriter:
                 self._prev_src, self._prev_max = self._src, self._max_seq
             self._src = ssrc
             self._rebase(seq, ts, now)
-            marker = 0x80
+            if self.mark_source_changes:
+                marker = 0x80
         out_seq = (seq + self._seq_off) & 0xFFFF
         out_ts = (ts + self._ts_off) & 0xFFFFFFFF
         _TAIL.pack_into(packet, 1, marker | pt, out_seq, out_ts, self.ssrc)

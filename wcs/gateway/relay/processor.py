@@ -100,7 +100,9 @@ class Passthrough:
     __slots__ = ("rewriter", "toward_sip", "_rescale", "_source_pt", "_synthetic", "_synthetic_seq")
 
     def __init__(self, plan: StreamPlan, toward_sip: bool, entropy: Entropy) -> None:
-        self.rewriter = StreamRewriter(plan.codecs[0].clock_rate, entropy=entropy)
+        # video: the marker ends a frame, so a source change must not set it (wcs.rtp.rewrite)
+        self.rewriter = StreamRewriter(plan.codecs[0].clock_rate, entropy=entropy,
+                                       mark_source_changes=plan.kind != "video")
         self.toward_sip = toward_sip
         #: source PT → (source clock, destination clock) of telephone-event pairs that differ
         self._rescale: dict[int, tuple[int, int]] = {}

@@ -23,11 +23,11 @@ Decoding and encoding take milliseconds per frame on the event loop (one call: ~
 320x240 for both directions on this rig), which is why the setting is off by default.
 A stream whose SSRC changes is a new source: the transcoder waits for its keyframe.
 
-Passthrough video (:class:`VideoPassthrough`) keeps the source's marker bit: the
-:class:`~wcs.rtp.rewrite.StreamRewriter` sets it on the first packet after a source change,
-which RFC 3551 §4.1 asks of audio (a talkspurt begins), but in video it means "last packet
-of a frame" (RFC 7741 §4.1, RFC 6184 §5.1): Chrome marks the STAP-A with SPS and PPS of its
-first frame otherwise, and a receiver that trusts it loses that keyframe.
+Passthrough video keeps the source's marker bit: the :class:`~wcs.rtp.rewrite.StreamRewriter`
+marks the first packet after a source change for audio (RFC 3551 §4.1: a talkspurt begins),
+but in video the marker means "last packet of a frame" (RFC 7741 §4.1, RFC 6184 §5.1) —
+marking the STAP-A with the SPS and PPS of Chrome's first frame would make a receiver that
+trusts it lose that keyframe — so video rewriters are built with ``mark_source_changes=False``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from ...rtp.video.transcode import VideoTranscoder
 from ...sdp.plan import StreamPlan
 from .processor import Passthrough, ProcessorFactory, StreamProcessor
 
-__all__ = ["KeyframeSink", "VideoPassthrough", "VideoTranscoding", "video_factory"]
+__all__ = ["KeyframeSink", "VideoTranscoding", "video_factory"]
 
 
 class KeyframeSink(Protocol):
@@ -124,32 +124,19 @@ class VideoTranscoding:
         return ()
 
 
-class VideoPassthrough(Passthrough):
-    """Passthrough for video: the outgoing packet keeps the source's marker bit (module docstring)."""
-
-    __slots__ = ()
-
-    def process(self, packet: bytearray, now: float) -> Sequence[bytes | bytearray]:
-        marker = packet[1] & 0x80
-        out = super().process(packet, now)
-        if out:
-            packet[1] = (packet[1] & 0x7F) | marker
-        return out
-
-
 def video_factory(entropy: Entropy, base: ProcessorFactory) -> ProcessorFactory:
     """Wrap ``base``: transcoded video plans get :class:`VideoTranscoding` (kept while the
-    codecs stay), other video plans :class:`VideoPassthrough`; audio goes to ``base``."""
+    codecs stay), other video plans a :class:`Passthrough`; audio goes to ``base``."""
 
     def factory(plan: StreamPlan, toward_sip: bool, previous: StreamProcessor | None) -> StreamProcessor:
         pair = plan.transcoding
         if plan.kind != "video":
             return base(plan, toward_sip, previous)
         if pair is None or pair.sip_name is None:
-            if isinstance(previous, VideoPassthrough):
+            if isinstance(previous, Passthrough):
                 previous.update(plan)
                 return previous
-            return VideoPassthrough(plan, toward_sip, entropy)
+            return Passthrough(plan, toward_sip, entropy)
         if isinstance(previous, VideoTranscoding):
             browser, sip = pair.name.lower(), pair.sip_name.lower()
             if (previous.source, previous.target) == ((browser, sip) if toward_sip else (sip, browser)):
