@@ -55,20 +55,28 @@ _HDR = struct.Struct("!BBHII")
 
 
 class PlainCall:
-    """Plain RTP ⇄ plain RTP through the relay's per-direction pieces (benchmark only)."""
+    """Plain RTP ⇄ plain RTP through the relay's per-direction pieces (benchmark only).
 
-    def __init__(self, poller: MediaPoller, ports: tuple[int, int], entropy: SystemEntropy) -> None:
+    Its sockets are read and written the way :class:`~wcs.aio.media.MediaManager` does it: a
+    handler per socket gets the datagram and the poller round's clock reading, and what it
+    forwards is queued and sent by the poller's flush hook (``outbox``).
+    """
+
+    def __init__(self, poller: MediaPoller, ports: tuple[int, int], entropy: SystemEntropy,
+                 outbox: list[tuple[UdpSocket, bytes | bytearray, Address]]) -> None:
         plan = StreamPlan("audio", "0", CODECS, None, None, "sendrecv", 0)
         self.sides = [_Side(Passthrough(plan, True, entropy)), _Side(Passthrough(plan, False, entropy))]
-        self.socks = [UdpSocket(poller, _bind(port), lambda data, addr, i=i: self.receive(i, data, addr))
-                      for i, port in enumerate(ports)]
+        self.socks = [UdpSocket(poller, _bind(port), None) for port in ports]
+        for i, sock in enumerate(self.socks):
+            sock.watch(lambda data, addr, now, i=i: self.receive(i, data, addr, now))
+        self.outbox = outbox
         self.forwarded = 0
         self.dropped: Counter[str] = Counter()
 
     def connect(self, a: Address, b: Address) -> None:
         self.sides[0].peer, self.sides[1].peer = a, b
 
-    def receive(self, index: int, data: bytes, addr: Address) -> None:
+    def receive(self, index: int, data: bytes, addr: Address, now: float) -> None:
         side, other = self.sides[index], self.sides[1 - index]
         if len(data) < 12 or data[0] & 0xC0 != 0x80 or 191 < data[1] < 224 or addr[0] != HOST:
             self.dropped["not RTP"] += 1
@@ -78,7 +86,6 @@ class PlainCall:
         if ssrc != rx.ssrc and not rx.adopt(ssrc, seq, 0.0):
             self.dropped["unexpected SSRC"] += 1
             return
-        now = self.loop_time()
         rx.last = now
         rx.packets += 1
         rx.octets += len(data) - 12
@@ -86,11 +93,9 @@ class PlainCall:
         if other.peer is None:
             return
         for packet in side.processor.process(bytearray(data), now):
-            self.socks[1 - index].sendto(packet, other.peer)
+            self.outbox.append((self.socks[1 - index], packet, other.peer))
             side.tx.stats.sent(ts, len(packet) - 12, now)
             self.forwarded += 1
-
-    loop_time = staticmethod(lambda: asyncio.get_running_loop().time())
 
     def close(self) -> None:
         for sock in self.socks:
@@ -135,7 +140,8 @@ class Server:
         self.mode = mode
         self.loop = asyncio.get_running_loop()
         self.manager: MediaManager | None = None
-        self.poller = MediaPoller(self.loop)
+        self.outbox: list[tuple[UdpSocket, bytes | bytearray, Address]] = []
+        self.poller = MediaPoller(self.loop, self._flush)
         self.plain: dict[str, PlainCall] = {}
         self.call_ids: list[str] = []
         self.ports = ports
@@ -145,6 +151,11 @@ class Server:
             cert = Certificate.generate(datetime.now(UTC) - timedelta(days=1), entropy=SeededEntropy(5))
             settings = Settings(address=HOST, media_port_from=ports[0], media_port_to=ports[1])
             self.manager = MediaManager(settings, cert, HOST, lambda event: None)
+
+    def _flush(self) -> None:
+        for sock, packet, dest in self.outbox:
+            sock.sendto(packet, dest)
+        self.outbox.clear()
 
     def handle(self, command: dict[str, Any]) -> Any:
         op = command["op"]
@@ -171,7 +182,7 @@ class Server:
         if self.manager is None:
             ports = (self.next_port, self.next_port + 2)
             self.next_port += 4
-            self.plain[call_id] = PlainCall(self.poller, ports, SystemEntropy())
+            self.plain[call_id] = PlainCall(self.poller, ports, SystemEntropy(), self.outbox)
             return {"id": call_id, "ports": ports}
         allocation = self.manager.allocate(call_id, 1, self.loop.time())
         webrtc = allocation.webrtc

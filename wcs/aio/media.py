@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from ..entropy import Entropy, SystemEntropy
 from ..gateway.media import MediaAllocation, MediaError, MediaEvent, MediaStateChanged
@@ -51,39 +52,79 @@ __all__ = ["MediaManager", "MediaPoller", "UdpSocket"]
 log = logging.getLogger("wcs.media")
 
 Address = tuple[str, int]
+#: read buffer size: the largest UDP payload, so no datagram is ever truncated
+_MAX_DATAGRAM = 65535
+
+
+#: a socket's handler: ``(datagram, source address as recvfrom gives it, now)``
+Handler = Callable[[bytes, tuple[Any, ...], float], None]
 
 
 class MediaPoller:
     """Every media socket on one epoll, which is the only thing the asyncio loop watches.
 
-    The loop calls :meth:`_ready` when any media socket is readable; it dispatches the ready
-    sockets itself (a dict lookup each), skipping the per-socket handle machinery of the loop.
-    Registrations are level-triggered and each socket reads one datagram per readiness: a
-    socket with more waiting is simply ready again on the next round, so a flooded socket
-    gets one read per round like every other, and no read ends in EAGAIN (an exception and
-    a wasted system call per packet at 50 packets/s per socket).
+    The loop calls :meth:`_ready` when any media socket is readable, and one round works
+    through the ready sockets in three phases, each a run of the same kind of work:
+
+    1. read one datagram from each ready socket (``recvfrom``, back to back);
+    2. hand each datagram to its socket's handler, with one reading of the clock for the
+       round (taken after the reads, so never earlier than a datagram's arrival);
+    3. run the ``flush`` hook, with which the owner sends what the handlers queued.
+
+    Batching is the point.  A system call leaves the CPU's caches and branch predictors cold
+    for the interpreter: measured on the relay, its Python per packet grows from ~5 µs to
+    ~12 µs when every packet is followed by a ``recv``.  Reading, relaying and sending packet
+    by packet therefore paid that penalty twice per packet; a round pays it once per phase.
+    A packet waits at most for the round's relaying before it is sent (tens of µs for the
+    handful of sockets that are ready together at hundreds of calls).
+
+    The poller dispatches the ready sockets itself (a dict lookup each), skipping the
+    per-socket handle machinery of the loop.  Registrations are level-triggered and each
+    socket reads one datagram per round: a socket with more waiting is simply ready again on
+    the next round, so a flooded socket gets one read per round like every other, and no read
+    ends in EAGAIN (an exception and a wasted system call per packet at 50 packets/s per
+    socket).  A handler that raises is logged; the round goes on.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, flush: Callable[[], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self._loop = loop
         self._epoll = select.epoll()
-        self._handlers: dict[int, Callable[[], None]] = {}
+        self._flush = flush
+        self._clock = clock or loop.time
+        #: fd → (recvfrom, handler)
+        self._sockets: dict[int, tuple[Callable[[int], tuple[bytes, Any]], Handler]] = {}
         loop.add_reader(self._epoll.fileno(), self._ready)
 
-    def add(self, fd: int, handler: Callable[[], None]) -> None:
-        self._handlers[fd] = handler
+    def add(self, fd: int, recvfrom: Callable[[int], tuple[bytes, Any]], handler: Handler) -> None:
+        self._sockets[fd] = (recvfrom, handler)
         self._epoll.register(fd, select.EPOLLIN)
 
     def remove(self, fd: int) -> None:
-        if self._handlers.pop(fd, None) is not None:
+        if self._sockets.pop(fd, None) is not None:
             self._epoll.unregister(fd)
 
     def _ready(self) -> None:
-        handlers = self._handlers
+        sockets = self._sockets
+        received = []
         for fd, _ in self._epoll.poll(0):
-            handler = handlers.get(fd)
-            if handler is not None:
-                handler()
+            entry = sockets.get(fd)
+            if entry is not None:
+                try:
+                    data, addr = entry[0](_MAX_DATAGRAM)
+                except OSError:  # EAGAIN (another reader was first), or an ICMP error surfacing
+                    continue
+                received.append((fd, entry, data, addr))
+        now = self._clock()
+        for fd, entry, data, addr in received:
+            if sockets.get(fd) is not entry:
+                continue  # closed (or closed and its fd reused) by an earlier handler of this round
+            try:
+                entry[1](data, addr, now)
+            except Exception:
+                log.exception("media datagram from %s crashed its handler", addr)
+        if self._flush is not None:
+            self._flush()
 
     def close(self) -> None:
         self._loop.remove_reader(self._epoll.fileno())
@@ -91,31 +132,36 @@ class MediaPoller:
 
 
 class UdpSocket:
-    """A bound non-blocking UDP socket whose datagrams go to ``on_datagram(data, addr)``."""
+    """A bound non-blocking UDP socket on the poller.
+
+    ``on_datagram(data, addr)`` gets each datagram (``addr`` cut to ``(host, port)``);
+    ``None``: the owner installs its own handler with :meth:`watch`.
+    """
 
     def __init__(self, poller: MediaPoller, sock: socket.socket,
-                 on_datagram: Callable[[bytes, Address], None]) -> None:
+                 on_datagram: Callable[[bytes, Address], None] | None) -> None:
         self._poller = poller
         self._sock = sock
-        self._recvfrom = sock.recvfrom
+        #: ``sock.sendto`` bound once; raises OSError (see :meth:`sendto`)
+        self.send = sock.sendto
+        #: IPv6 socket addresses have four items; ours are (host, port)
+        self.v6 = sock.family == socket.AF_INET6
         self._on_datagram = on_datagram
         self.port: int = sock.getsockname()[1]
         self.send_errors = 0
-        poller.add(sock.fileno(), self._readable)
+        if on_datagram is not None:
+            self.watch(self._deliver)
 
-    def _readable(self) -> None:
-        try:
-            data, addr = self._recvfrom(65535)
-        except OSError:  # EAGAIN (another reader was first), or an ICMP error surfacing
-            return
-        try:
-            self._on_datagram(data, addr if len(addr) == 2 else addr[:2])
-        except Exception:
-            log.exception("media datagram from %s crashed its handler", addr)
+    def watch(self, handler: Handler) -> None:
+        """Give each datagram to ``handler(data, addr, now)`` (``addr`` as recvfrom returns it)."""
+        self._poller.add(self._sock.fileno(), self._sock.recvfrom, handler)
+
+    def _deliver(self, data: bytes, addr: tuple[Any, ...], now: float) -> None:
+        self._on_datagram(data, addr[:2] if self.v6 else addr)  # type: ignore[misc]
 
     def sendto(self, data: bytes | bytearray, addr: Address) -> None:
         try:
-            self._sock.sendto(data, addr)
+            self.send(data, addr)
         except OSError:
             self.send_errors += 1
 
@@ -124,7 +170,7 @@ class UdpSocket:
         self._sock.close()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _CallMedia:
     call_id: str
     relay: CallRelay
@@ -134,6 +180,8 @@ class _CallMedia:
     timer: asyncio.TimerHandle | None = None
     timer_at: float | None = None
     started: bool = False
+    #: released (its sockets closed): what a poller round still queued for it is not sent
+    released: bool = False
 
 
 class MediaManager:
@@ -154,6 +202,10 @@ class MediaManager:
                                    activity_grace=settings.rtp_activity_start_grace,
                                    latching=settings.rtp_latching)
         self._wallclock_offset = time.time() - self._loop.time()
+        #: the loop's clock, read once per packet: asyncio's own loops read time.monotonic(), which
+        #: is then called directly (a C call instead of the loop's Python method)
+        own_clock = type(self._loop).time is asyncio.BaseEventLoop.time
+        self._clock: Callable[[], float] = time.monotonic if own_clock else self._loop.time
         #: the registry the codec policy was built from (Settings.codec_policy: the default one)
         self.registry = registry or default_registry
         self._processors = transcoding_factory(self._entropy, self.registry,
@@ -164,7 +216,9 @@ class MediaManager:
         log.info("%s; transcoding %s", self.registry.report(),
                  "allowed" if settings.allow_transcoding else "disabled (allow_transcoding=false)")
         self._calls: dict[str, _CallMedia] = {}
-        self._poller = MediaPoller(self._loop)
+        #: (call, datagrams) the relays returned in the poller's current round (see _flush)
+        self._outbox: list[tuple[_CallMedia, list[Datagram]]] = []
+        self._poller = MediaPoller(self._loop, self._flush, self._clock)
         first = settings.media_port_from + (settings.media_port_from & 1)
         self._even_ports = range(first, settings.media_port_to, 2)
         self._cursor = 0
@@ -181,11 +235,14 @@ class MediaManager:
         media = _CallMedia(call_id, relay)
         try:
             webrtc_sock, _ = self._bind_pair(rtcp=False)
-            media.webrtc = UdpSocket(self._poller, webrtc_sock, partial(self._from_browser, media))
+            media.webrtc = UdpSocket(self._poller, webrtc_sock, None)
+            media.webrtc.watch(self._browser_handler(media, media.webrtc.v6))
             for index in range(sip_streams):
                 rtp_sock, rtcp_sock = self._bind_pair(rtcp=True)
                 assert rtcp_sock is not None
-                media.rtp.append(UdpSocket(self._poller, rtp_sock, partial(self._from_sip, media, index)))
+                rtp = UdpSocket(self._poller, rtp_sock, None)
+                media.rtp.append(rtp)
+                rtp.watch(self._sip_handler(media, index, rtp.v6))
                 media.rtcp.append(UdpSocket(self._poller, rtcp_sock,
                                             partial(self._from_sip_rtcp, media, index)))
         except MediaError:
@@ -223,7 +280,7 @@ class MediaManager:
     def set_held(self, call_id: str, held: bool) -> None:
         media = self._calls.get(call_id)
         if media is not None:
-            media.relay.set_held(held, self._loop.time())
+            media.relay.set_held(held, self._clock())
             self._after_control(media)
 
     def send_dtmf(self, call_id: str, digits: str, now: float, *, duration: float = 0.1) -> bool:
@@ -241,7 +298,7 @@ class MediaManager:
         media = self._calls.pop(call_id, None)
         if media is None:
             return
-        self._send(media, media.relay.close(self._loop.time()))
+        self._send(media, media.relay.close(self._clock()))
         self._close(media)
 
     def close(self) -> None:
@@ -256,24 +313,47 @@ class MediaManager:
 
     # ------------------------------------------------------------------ datagrams
 
-    def _from_browser(self, media: _CallMedia, data: bytes, addr: Address) -> None:
-        relay = media.relay
-        out = relay.from_browser(data, addr, self._loop.time())
-        if out:
-            self._send(media, out)
-        if relay.changed or not data or not 127 < data[0] < 192:  # STUN/DTLS may change deadlines
-            self._after_control(media)
+    # The per-packet path: the poller hands each datagram of a call's WebRTC or SIP RTP socket
+    # to a closure made here, which runs the relay and queues what it returns; the poller's
+    # flush (_flush) sends the round's datagrams together (see MediaPoller).  The closures
+    # bind their state once instead of looking it up per packet.
 
-    def _from_sip(self, media: _CallMedia, index: int, data: bytes, addr: Address) -> None:
+    def _browser_handler(self, media: _CallMedia, v6: bool) -> Handler:
         relay = media.relay
-        out = relay.from_sip(index, data, addr, self._loop.time())
-        if out:
-            self._send(media, out)
-        if relay.changed:
-            self._after_control(media)
+        from_browser, outbox, after_control = relay.from_browser, self._outbox, self._after_control
+
+        def handle(data: bytes, addr: tuple[Any, ...], now: float) -> None:
+            out = from_browser(data, addr[:2] if v6 else addr, now)
+            if out:
+                outbox.append((media, out))
+            if relay.changed or not data or not 127 < data[0] < 192:  # STUN/DTLS may change deadlines
+                after_control(media)
+
+        return handle
+
+    def _sip_handler(self, media: _CallMedia, index: int, v6: bool) -> Handler:
+        relay = media.relay
+        from_sip, outbox, after_control = relay.from_sip, self._outbox, self._after_control
+
+        def handle(data: bytes, addr: tuple[Any, ...], now: float) -> None:
+            out = from_sip(index, data, addr[:2] if v6 else addr, now)
+            if out:
+                outbox.append((media, out))
+            if relay.changed:
+                after_control(media)
+
+        return handle
+
+    def _flush(self) -> None:
+        """Send what the relays returned in the poller's round (calls released meanwhile: nothing)."""
+        outbox = self._outbox
+        for media, out in outbox:
+            if not media.released:
+                self._send(media, out)
+        outbox.clear()
 
     def _from_sip_rtcp(self, media: _CallMedia, index: int, data: bytes, addr: Address) -> None:
-        self._send(media, media.relay.from_sip_rtcp(index, data, addr, self._loop.time()))
+        self._send(media, media.relay.from_sip_rtcp(index, data, addr, self._clock()))
         if media.relay.changed:
             self._after_control(media)
 
@@ -286,7 +366,10 @@ class MediaManager:
             else:
                 sock = media.rtp[leg] if leg < len(media.rtp) else None
             if sock is not None:
-                sock.sendto(data, dest)
+                try:
+                    sock.send(data, dest)
+                except OSError:
+                    sock.send_errors += 1
 
     # ------------------------------------------------------------------ control and timers
 
@@ -312,7 +395,7 @@ class MediaManager:
         media.timer = media.timer_at = None
         if media.call_id not in self._calls:
             return
-        self._send(media, media.relay.handle_timer(self._loop.time()))
+        self._send(media, media.relay.handle_timer(self._clock()))
         self._after_control(media)
 
     # ------------------------------------------------------------------ ports
@@ -349,6 +432,7 @@ class MediaManager:
         return sock
 
     def _close(self, media: _CallMedia) -> None:
+        media.released = True
         if media.timer is not None:
             media.timer.cancel()
             media.timer = None

@@ -104,6 +104,23 @@ class ReceiverStats:
     def receive(self, sequence: int, timestamp: int, now: float) -> bool:
         """Account one packet; ``False`` if A.1 does not (yet) accept it as valid."""
         seq = sequence
+        if not self.probation and self._seen:
+            # the relay's per-packet path: a validated source, a packet ahead of the highest so
+            # far (A.1's first branch, no wrap); the same updates as below with _jitter() inlined
+            udelta = (seq - self.max_seq) & 0xFFFF
+            if 0 < udelta < self.max_dropout and seq > self.max_seq:
+                self.max_seq = seq
+                self.received += 1
+                last = self._last_arrival
+                if last is not None:
+                    ts_delta = (timestamp - self._last_ts) & 0xFFFFFFFF
+                    if ts_delta >= 0x80000000:
+                        ts_delta -= 0x100000000
+                    d = (now - last) * self.clock_rate - ts_delta
+                    self.jitter += ((d if d >= 0 else -d) - self.jitter) / 16.0
+                self._last_ts = timestamp
+                self._last_arrival = now
+                return True
         if not self._seen:
             # first packet ever (A.1: init_seq, then max_seq = seq - 1, on probation)
             self._init_seq(seq)

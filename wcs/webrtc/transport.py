@@ -93,6 +93,11 @@ def host_candidate(host: str, port: int, *, foundation: str = "1", component: in
 class WebRtcEndpoint:
     """ICE-lite + DTLS-SRTP for one browser media transport; see the module docstring."""
 
+    # slots: one compact block, the per-packet fields (SRTP, validated addresses) first
+    __slots__ = ("_srtp", "_remote", "_pairs", "dropped", "state", "certificate", "ice", "dtls",
+                 "connect_timeout", "consent_timeout", "error", "_dtls_peer", "_connect_deadline",
+                 "_outgoing", "last_stun_error", "_events")
+
     def __init__(self, certificate: Certificate, *, entropy: Entropy | None = None,
                  dtls_role: Literal["server", "client"] = "server",
                  local_ufrag: str | None = None, local_pwd: str | None = None,
@@ -175,24 +180,8 @@ class WebRtcEndpoint:
     def receive(self, data: bytes, addr: Address, now: float) -> list[bytes]:
         """Process one datagram from ``addr``; return the decrypted RTP/RTCP packets in it."""
         if data and 127 < data[0] < 192:  # RTP or RTCP: the hot path
-            srtp = self._srtp
-            if srtp is None:
-                self.dropped["SRTP before DTLS is connected" if self.state in ("new", "checking")
-                             else f"datagram after the transport {self.state}"] += 1
-                return []
-            if addr not in self._pairs:
-                self.dropped["media from an address that passed no ICE check"] += 1
-                return []
-            if len(data) < 12:
-                self.dropped["RTP/RTCP packet too short"] += 1
-                return []
-            try:
-                if 191 < data[1] < 224:  # RFC 5761 §4
-                    return [srtp.unprotect_rtcp(data)]
-                return [srtp.unprotect(data)]
-            except SrtpError as exc:
-                self.dropped[exc.reason] += 1
-                return []
+            packet = self.unprotect(data, addr)
+            return [] if packet is None else [packet]
         if self.state in ("failed", "closed"):
             self.dropped[f"datagram after the transport {self.state}"] += 1
             return []
@@ -211,6 +200,32 @@ class WebRtcEndpoint:
         else:
             self.dropped[f"unsupported packet type ({kind})"] += 1
         return []
+
+    def unprotect(self, data: bytes, addr: Address) -> bytes | None:
+        """The media part of :meth:`receive`, for a datagram whose first octet is 128–191.
+
+        The decrypted RTP or RTCP packet, or ``None`` (dropped and counted).  The relay calls
+        this directly for SRTP/SRTCP (its per-packet path: no list per packet); such a
+        datagram never changes the state, the deadline or what there is to send.
+        """
+        srtp = self._srtp
+        if srtp is None:
+            self.dropped["SRTP before DTLS is connected" if self.state in ("new", "checking")
+                         else f"datagram after the transport {self.state}"] += 1
+            return None
+        if addr not in self._pairs:
+            self.dropped["media from an address that passed no ICE check"] += 1
+            return None
+        if len(data) < 12:
+            self.dropped["RTP/RTCP packet too short"] += 1
+            return None
+        try:
+            if 191 < data[1] < 224:  # RFC 5761 §4
+                return srtp.unprotect_rtcp(data)
+            return srtp.unprotect(data)
+        except SrtpError as exc:
+            self.dropped[exc.reason] += 1
+            return None
 
     def _receive_stun(self, data: bytes, addr: Address, now: float) -> None:
         try:

@@ -103,6 +103,12 @@ def _header_size(packet: bytes | bytearray) -> int:
 class CallRelay:
     """Bridges a browser's WebRTC transport and the SIP side's RTP streams of one call."""
 
+    # slots: one compact block per call, the per-packet fields first (see Stream.__slots__)
+    __slots__ = ("_by_sip_index", "_by_browser_pt", "endpoint", "held", "forwarded_to_browser",
+                 "forwarded_to_sip", "changed", "dropped",
+                 "call_id", "config", "_entropy", "_processors", "wallclock_offset", "cname", "_streams",
+                 "_by_browser_ssrc", "_browser_timer", "activity", "_closed", "_events", "keyframe_requests")
+
     def __init__(self, endpoint: WebRtcEndpoint, *, call_id: str = "", entropy: Entropy | None = None,
                  config: RelayConfig | None = None, processors: ProcessorFactory | None = None,
                  wallclock_offset: float = 0.0) -> None:
@@ -200,48 +206,59 @@ class CallRelay:
 
     def from_browser(self, data: bytes, addr: Address, now: float) -> list[Datagram]:
         """A datagram on the WebRTC socket; returns what to send (STUN/DTLS replies, RTP to SIP)."""
-        out: list[Datagram] = []
-        for packet in self.endpoint.receive(data, addr, now):
-            b1 = packet[1]
-            if 191 < b1 < 224:
-                self._browser_rtcp(packet, now, out)
-                continue
-            stream = self._by_browser_pt.get(b1 & 0x7F)
-            if stream is None:
-                self.dropped["RTP from the browser with an unnegotiated payload type"] += 1
-                continue
-            _, _, seq, ts, ssrc = _HDR.unpack_from(packet)
-            rx = stream.from_browser
-            if ssrc != rx.ssrc:
-                rx.adopt(ssrc, seq, now)
-                for receiver in stream.browser_events.values():
-                    receiver.reset()
-            rx.last = now
-            rx.packets += 1
-            rx.octets += len(packet) - _header_size(packet)
-            rx.stats.receive(seq, ts, now)  # type: ignore[union-attr]  # adopt() set it
-            if stream.browser_events and (b1 & 0x7F) in stream.browser_events:
-                self._detect(stream.browser_events[b1 & 0x7F], "browser", ts, packet, now)
-            dest = stream.sip_dest
-            if self.held or not stream.send_to_sip or dest is None:
-                self.dropped["RTP from the browser while not sending to SIP"] += 1
-                continue
-            if stream.dtmf_out is not None and stream.dtmf_out.playing(now):
-                self.dropped["RTP from the browser while a DTMF event plays"] += 1
-                continue
-            tx = stream.sent_to_sip.stats
-            for outgoing in stream.to_sip.process(bytearray(packet), now):
-                sealed = outgoing if stream.srtp is None else stream.srtp.seal(outgoing)
-                if sealed is None:
-                    continue
-                out.append((stream.index, sealed, dest))
-                tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
-                self.forwarded_to_sip += 1
-            transcoder = stream.from_browser_transcoder
-            if transcoder is not None and transcoder.pop_keyframe_request():
-                self._ask_keyframe(stream.keyframes_to_browser, stream.from_browser.ssrc, stream, now, out)
+        endpoint = self.endpoint
         if not data or not 127 < data[0] < 192:  # STUN answers, DTLS flights (SRTP never makes any)
-            out += [(BROWSER, payload, dest) for payload, dest in self.endpoint.datagrams_to_send()]
+            endpoint.receive(data, addr, now)
+            return [(BROWSER, payload, dest) for payload, dest in endpoint.datagrams_to_send()]
+        packet = endpoint.unprotect(data, addr)
+        if packet is None:
+            return _NOTHING
+        b1 = packet[1]
+        if 191 < b1 < 224:
+            out: list[Datagram] = []
+            self._browser_rtcp(packet, now, out)
+            return out
+        # The per-packet path (see the module docstring); kept flat and in one function: each
+        # Python call saved is a measurable share of the relay's CPU (benchmarks/relay_load.py).
+        pt = b1 & 0x7F
+        stream = self._by_browser_pt.get(pt)
+        if stream is None:
+            self.dropped["RTP from the browser with an unnegotiated payload type"] += 1
+            return _NOTHING
+        b0, _, seq, ts, ssrc = _HDR.unpack_from(packet)
+        rx = stream.from_browser
+        if ssrc != rx.ssrc:
+            rx.adopt(ssrc, seq, now)
+            for receiver in stream.browser_events.values():
+                receiver.reset()
+        rx.last = now
+        rx.packets += 1
+        rx.octets += len(packet) - (_header_size(packet) if b0 & 0x1F else 12)
+        rx.stats.receive(seq, ts, now)  # type: ignore[union-attr]  # adopt() set it
+        events = stream.browser_events
+        if events and pt in events:
+            self._detect(events[pt], "browser", ts, packet, now)
+        dest = stream.sip_dest
+        if self.held or not stream.send_to_sip or dest is None:
+            self.dropped["RTP from the browser while not sending to SIP"] += 1
+            return _NOTHING
+        if stream.dtmf_out is not None and stream.dtmf_out.playing(now):
+            self.dropped["RTP from the browser while a DTMF event plays"] += 1
+            return _NOTHING
+        out = []
+        tx = stream.sent_to_sip.stats
+        srtp = stream.srtp
+        for outgoing in stream.to_sip.process(bytearray(packet), now):
+            sealed = outgoing if srtp is None else srtp.seal(outgoing)
+            if sealed is None:
+                continue
+            out.append((stream.index, sealed, dest))
+            tx.sent(_TS.unpack_from(outgoing, 4)[0],
+                    len(outgoing) - (_header_size(outgoing) if outgoing[0] & 0x1F else 12), now)
+            self.forwarded_to_sip += 1
+        transcoder = stream.from_browser_transcoder
+        if transcoder is not None and transcoder.pop_keyframe_request():
+            self._ask_keyframe(stream.keyframes_to_browser, stream.from_browser.ssrc, stream, now, out)
         return out
 
     def _browser_rtcp(self, packet: bytes, now: float, out: list[Datagram]) -> None:
@@ -273,6 +290,7 @@ class CallRelay:
 
     def from_sip(self, index: int, data: bytes, addr: Address, now: float) -> list[Datagram]:
         """A datagram on SIP stream ``index``'s RTP socket; returns SRTP for the browser."""
+        # the per-packet path, flat like from_browser's
         stream = self._by_sip_index.get(index)
         if stream is None:
             self.dropped["RTP on a SIP stream that is not negotiated"] += 1
@@ -284,33 +302,36 @@ class CallRelay:
             if opened is None:
                 return _NOTHING
             data = opened
-        b1 = data[1]
-        if b1 & 0x7F not in stream.sip_pts:
+        b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
+        pt = b1 & 0x7F
+        if pt not in stream.sip_pts:
             self.dropped["RTP from the SIP side with an unnegotiated payload type"] += 1
             return _NOTHING
-        _, _, seq, ts, ssrc = _HDR.unpack_from(data)
         rx = stream.from_sip
         if ssrc != rx.ssrc or addr != stream.sip_source:
             if not self._sip_source(stream, addr, ssrc, seq, now):
                 return _NOTHING
         rx.last = now
         rx.packets += 1
-        rx.octets += len(data) - _header_size(data)
+        rx.octets += len(data) - (_header_size(data) if b0 & 0x1F else 12)
         rx.stats.receive(seq, ts, now)  # type: ignore[union-attr]  # adopt() set it
-        if stream.sip_events and (b1 & 0x7F) in stream.sip_events:
-            self._detect(stream.sip_events[b1 & 0x7F], "sip", ts, data, now)
+        events = stream.sip_events
+        if events and pt in events:
+            self._detect(events[pt], "sip", ts, data, now)
         if self.held or not stream.send_to_browser:
             self.dropped["RTP from SIP while not sending to the browser"] += 1
             return _NOTHING
         out: list[Datagram] = []
         tx = stream.sent_to_browser.stats
+        protect = self.endpoint.protect_rtp
         for outgoing in stream.to_browser.process(bytearray(data), now):
-            protected = self.endpoint.protect_rtp(outgoing)  # type: ignore[arg-type]
+            protected = protect(outgoing)  # type: ignore[arg-type]
             if protected is None:
                 self.dropped["RTP from SIP before the browser transport is up"] += 1
                 continue
             out.append((BROWSER, protected[0], protected[1]))
-            tx.sent(_TS.unpack_from(outgoing, 4)[0], len(outgoing) - _header_size(outgoing), now)
+            tx.sent(_TS.unpack_from(outgoing, 4)[0],
+                    len(outgoing) - (_header_size(outgoing) if outgoing[0] & 0x1F else 12), now)
             self.forwarded_to_browser += 1
         if stream.from_sip_transcoder is not None and stream.from_sip_transcoder.pop_keyframe_request():
             self._ask_keyframe(stream.keyframes_to_sip, stream.from_sip.ssrc, stream, now, out)
