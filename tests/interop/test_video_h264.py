@@ -110,6 +110,7 @@ class H264Peer:
         self._session: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._keyframe = True
+        self._on_unregistered: Callable[[], None] = lambda: None
         self._last_pli = 0.0
         self._ssrc = 0x264264
         self._depacketizer = H264Depacketizer()
@@ -159,6 +160,8 @@ class H264Peer:
             self.log.append(f"{time.monotonic():.3f} {type(event).__name__}")
             if isinstance(event, RegistrationChanged) and event.state == "registered":
                 registered.set()
+            elif isinstance(event, RegistrationChanged) and event.state == "unregistered":
+                self._on_unregistered()
             elif isinstance(event, IncomingCall):
                 self._answer(event)
             elif isinstance(event, CallAnswered):
@@ -177,7 +180,7 @@ class H264Peer:
             self._sockets[kind] = proto
             self._ports[kind] = transport.get_extra_info("sockname")[1]
         self._ep = await create_sip_endpoint(LOOPBACK, 0, on_event, user_agent="wcs-test-h264-peer")
-        self._ep.register(self._account)
+        registration = self._ep.register(self._account)
         await asyncio.wait_for(registered.wait(), 5)
         self._ready.set()
         await self._stop.wait()
@@ -187,6 +190,13 @@ class H264Peer:
             if self._session is not None and not self._session.ended:
                 self._ep.cancel_or_bye(self._session)
                 await asyncio.sleep(0.2)
+        # unbind before closing: a stale contact would become a silent fork branch for a later
+        # test calling 1003 (Kamailio waits fr_timer on it before relaying the busy answer)
+        unregistered = asyncio.Event()
+        self._on_unregistered = unregistered.set
+        with contextlib.suppress(Exception):
+            self._ep.unregister(registration)
+            await asyncio.wait_for(unregistered.wait(), 2)
         self._ep.close()
         for proto in self._sockets.values():
             if proto.transport is not None:
