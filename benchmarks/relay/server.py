@@ -13,7 +13,9 @@ Commands arrive as JSON lines on stdin, answers leave as JSON lines on stdout:
 * ``{"op": "heap"}`` — Python heap in use (``tracemalloc``, when started with it).
 * ``{"op": "stats"}`` — packets forwarded and dropped, summed over the calls.
 * ``{"op": "profile", "on": true|false}`` — cProfile the relay; off answers the top functions.
-* ``{"op": "gc"}`` — garbage-collector passes since start per generation, and the longest pause (ms).
+* ``{"op": "gc", "reset": false}`` — garbage-collector passes per generation (since start, and since the
+  last reset), the longest pause and the total (ms) since the last reset; ``reset``: start a new window.
+* ``{"op": "objects"}`` — objects the collector tracks, and those frozen at start-up.
 * ``{"op": "quit"}``.
 
 ``plain`` mode is not a product path: it measures our per-packet machinery without ICE, DTLS
@@ -40,6 +42,7 @@ import tracemalloc
 from collections import Counter
 from typing import Any
 
+from wcs.aio.app import freeze_start_up_heap
 from wcs.aio.media import MediaManager, MediaPoller, UdpSocket
 from wcs.entropy import SeededEntropy, SystemEntropy
 from wcs.gateway.relay.processor import Passthrough
@@ -118,18 +121,26 @@ def _bind(port: int) -> socket.socket:
 
 
 class _GcWatch:
-    """The longest garbage-collector pause (gc.callbacks)."""
+    """Garbage-collector passes and pauses (gc.callbacks), since start or since the last reset."""
 
     def __init__(self) -> None:
         self.started = 0.0
-        self.longest = 0.0
+        self.reset()
         gc.callbacks.append(self)
+
+    def reset(self) -> None:
+        self.longest = 0.0
+        self.total = 0.0
+        self.passes = [0, 0, 0]
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self.started = time.perf_counter()
         else:
-            self.longest = max(self.longest, time.perf_counter() - self.started)
+            pause = time.perf_counter() - self.started
+            self.longest = max(self.longest, pause)
+            self.total += pause
+            self.passes[info["generation"]] += 1
 
 
 _GC = _GcWatch()
@@ -172,9 +183,14 @@ class Server:
             return self._stats()
         if op == "profile":
             return self._profile(command["on"])
+        if op == "objects":
+            return {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
         if op == "gc":
-            return {"collections": [g["collections"] for g in gc.get_stats()],
-                    "max_pause_ms": _GC.longest * 1e3}
+            answer = {"collections": [g["collections"] for g in gc.get_stats()], "passes": _GC.passes,
+                      "max_pause_ms": _GC.longest * 1e3, "total_pause_ms": _GC.total * 1e3}
+            if command.get("reset"):
+                _GC.reset()
+            return answer
         raise ValueError(f"unknown op {op!r}")
 
     def _setup(self, call_id: str) -> dict[str, Any]:
@@ -234,6 +250,7 @@ async def main() -> None:
         tracemalloc.start()
     first, last = (int(p) for p in args.ports.split("-"))
     server = Server(args.mode, (first, last))
+    freeze_start_up_heap()  # as the gateway does once it is up
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)  # a "connect" line lists every call
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -245,3 +245,25 @@ def test_unprotect_garbage_only_raises_srtp_error(data: bytes) -> None:
             fn(data)
         except SrtpError:
             pass
+
+
+def test_results_do_not_alias_the_working_buffers() -> None:
+    """Each direction reuses one buffer: what a call returned must not change with the next call."""
+    client, server = _pair()
+    first = client.protect(RTP)
+    second = client.protect(RTP[:2] + struct.pack("!H", 0xF17C) + RTP[4:])
+    assert first != second
+    assert server.unprotect(first) == RTP
+    plain = server.unprotect(second)
+    assert server.unprotect(client.protect(RTP[:2] + struct.pack("!H", 0xF17D) + RTP[4:]))[2:4] == b"\xf1\x7d"
+    assert plain[2:4] == b"\xf1\x7c"
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_any_buffer_in(kind: type) -> None:
+    client, server = _pair()
+    srtp = client.protect(kind(RTP))
+    assert type(srtp) is bytes
+    assert server.unprotect(kind(srtp)) == RTP
+    srtcp = client.protect_rtcp(kind(RTCP))
+    assert server.unprotect_rtcp(kind(srtcp)) == RTCP

@@ -164,3 +164,70 @@ def test_any_sequence_gives_serialisable_reports(packets: list[tuple[int, int]])
             if block is not None:
                 assert 0 <= block.fraction_lost <= 255
                 bytes(block)
+
+
+class _ReferenceA1:
+    """RFC 3550 A.1/A.8 as ReceiverStats had it before its in-order fast path (the oracle)."""
+
+    def __init__(self, clock_rate: int) -> None:
+        self.clock_rate, self.max_dropout, self.max_misorder = clock_rate, 3000, 100
+        self.max_seq = self.cycles = self.base_seq = self.received = 0
+        self.bad_seq, self.probation, self.jitter = 1 << 17, 2, 0.0
+        self.last_ts, self.last_arrival, self.seen = 0, None, False
+
+    def _init(self, seq: int) -> None:
+        self.base_seq = self.max_seq = seq
+        self.bad_seq, self.cycles, self.received, self.last_arrival = 1 << 17, 0, 0, None
+
+    def _jitter(self, ts: int, now: float) -> None:
+        if self.last_arrival is not None:
+            delta = (ts - self.last_ts) & 0xFFFFFFFF
+            delta -= 0x100000000 if delta >= 0x80000000 else 0
+            self.jitter += (abs((now - self.last_arrival) * self.clock_rate - delta) - self.jitter) / 16.0
+        self.last_ts, self.last_arrival = ts, now
+
+    def receive(self, seq: int, ts: int, now: float) -> bool:
+        if not self.seen:
+            self._init(seq)
+            self.max_seq, self.seen = (seq - 1) & 0xFFFF, True
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if self.probation:
+            if seq == (self.max_seq + 1) & 0xFFFF:
+                self.probation -= 1
+                self.max_seq = seq
+                if self.probation == 0:
+                    self._init(seq)
+                    self.received += 1
+                    self._jitter(ts, now)
+                    return True
+            else:
+                self.probation, self.max_seq = 1, seq
+            return False
+        if udelta < self.max_dropout:
+            if seq < self.max_seq:
+                self.cycles += 1 << 16
+            self.max_seq = seq
+        elif udelta <= (1 << 16) - self.max_misorder:
+            if seq == self.bad_seq:
+                self._init(seq)
+            else:
+                self.bad_seq = (seq + 1) & 0xFFFF
+                return False
+        self.received += 1
+        self._jitter(ts, now)
+        return True
+
+
+@given(st.integers(0, 0xFFFF),
+       st.lists(st.tuples(st.one_of(st.integers(-5, 40), st.integers(0, 0xFFFF)), st.integers(0, 2000)),
+                max_size=300),
+       st.integers(0, 0xFFFFFFFF))
+def test_fast_path_matches_the_reference(start: int, steps: list[tuple[int, int]], ts0: int) -> None:
+    """Mostly in-order streams with jumps back and forth, across the sequence wrap."""
+    stats, ref = ReceiverStats(1, 8000), _ReferenceA1(8000)
+    seq, ts, now = start, ts0, 0.0
+    for step, ts_step in steps:
+        seq, ts, now = (seq + step) & 0xFFFF, (ts + ts_step) & 0xFFFFFFFF, now + ts_step / 8000 + 0.001
+        assert stats.receive(seq, ts, now) == ref.receive(seq, ts, now)
+        assert (stats.max_seq, stats.cycles, stats.base_seq, stats.received, stats.jitter) == \
+            (ref.max_seq, ref.cycles, ref.base_seq, ref.received, ref.jitter)

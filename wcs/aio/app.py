@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gc
 import itertools
 import logging
 import signal
@@ -40,7 +41,7 @@ from .media import MediaManager
 from .rest import add_rest_routes
 from .sip import SipEndpoint, TlsSettings, create_sip_endpoint
 
-__all__ = ["GatewayServer", "main", "parse_args"]
+__all__ = ["GatewayServer", "freeze_start_up_heap", "main", "parse_args"]
 
 log = logging.getLogger("wcs")
 
@@ -282,9 +283,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     return settings
 
 
+def freeze_start_up_heap() -> None:
+    """Exempt what start-up built from the cyclic garbage collector's full passes.
+
+    Modules, classes, codec tables and the servers live as long as the process, yet a full
+    collection (which runs as calls are set up: each time the long-lived heap grew by a
+    quarter) would traverse all of them while the media waits.  Collected once and frozen
+    (``gc.freeze``), start-up objects are never scanned again, and a full pass visits only
+    what calls allocated (a third of the objects it visited at 300 calls).  The young
+    generations are left at their defaults: the media path allocates almost nothing that
+    survives (a few young passes a second at hundreds of calls).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(settings: Settings) -> None:
     server = GatewayServer(settings)
     await server.start()
+    freeze_start_up_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

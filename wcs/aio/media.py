@@ -124,7 +124,10 @@ class MediaPoller:
             except Exception:
                 log.exception("media datagram from %s crashed its handler", addr)
         if self._flush is not None:
-            self._flush()
+            try:
+                self._flush()
+            except Exception:
+                log.exception("sending a media round crashed")
 
     def close(self) -> None:
         self._loop.remove_reader(self._epoll.fileno())
@@ -345,12 +348,29 @@ class MediaManager:
         return handle
 
     def _flush(self) -> None:
-        """Send what the relays returned in the poller's round (calls released meanwhile: nothing)."""
+        """Send what the relays returned in the poller's round (calls released meanwhile: nothing).
+
+        :meth:`_send` unrolled into the loop: this runs for every relayed packet.
+        """
         outbox = self._outbox
-        for media, out in outbox:
-            if not media.released:
-                self._send(media, out)
-        outbox.clear()
+        try:
+            for media, out in outbox:
+                if media.released:
+                    continue
+                for leg, data, dest in out:
+                    if leg == BROWSER:
+                        sock = media.webrtc
+                    elif leg >= SIP_RTCP:
+                        sock = media.rtcp[leg - SIP_RTCP] if leg - SIP_RTCP < len(media.rtcp) else None
+                    else:
+                        sock = media.rtp[leg] if leg < len(media.rtp) else None
+                    if sock is not None:
+                        try:
+                            sock.send(data, dest)
+                        except OSError:
+                            sock.send_errors += 1
+        finally:
+            outbox.clear()   # the handlers hold this list: emptied, never replaced
 
     def _from_sip_rtcp(self, media: _CallMedia, index: int, data: bytes, addr: Address) -> None:
         self._send(media, media.relay.from_sip_rtcp(index, data, addr, self._clock()))

@@ -131,8 +131,8 @@ class SrtpSession:
     (retransmissions, as libwebrtc does).
     """
 
-    __slots__ = ("profile", "_tx", "_rx", "_owners", "_tx_buf", "_tx_view", "_tx_len",
-                 "_rx_buf", "_rx_view", "_rx_len")
+    __slots__ = ("_tx", "_tx_buf", "_tx_view", "_tx_len", "_rx", "_rx_buf", "_rx_view", "_rx_len",
+                 "profile", "_owners")
 
     def __init__(self, profile: str, tx_key_salt: bytes, rx_key_salt: bytes) -> None:
         info = _lookup(profile)

@@ -104,8 +104,9 @@ class Passthrough:
         self.rewriter = StreamRewriter(plan.codecs[0].clock_rate, entropy=entropy,
                                        mark_source_changes=plan.kind != "video")
         self.toward_sip = toward_sip
-        #: source PT → (source clock, destination clock) of telephone-event pairs that differ
-        self._rescale: dict[int, tuple[int, int]] = {}
+        #: source PT → (source clock, destination clock) of telephone-event pairs that differ;
+        #: None when there are none (the per-packet test then reads no dictionary)
+        self._rescale: dict[int, tuple[int, int]] | None = None
         #: destination PT → a source PT that maps to it (for injected packets)
         self._source_pt: dict[int, int] = {}
         self._synthetic = random_uint(entropy, 32)
@@ -134,14 +135,15 @@ class Passthrough:
                     if found.sip_clock_rate:
                         rescale[pt] = (found.sip_clock_rate, found.clock_rate)
         self.rewriter.pt_map = pt_map
-        self._rescale = rescale
+        self._rescale = rescale or None
         self._source_pt = {}
         for src, dst in sorted(pt_map.items(), reverse=True):
             self._source_pt[dst] = src  # the lowest source PT wins; any maps correctly
 
     def process(self, packet: bytearray, now: float) -> Sequence[bytes | bytearray]:
-        if self._rescale:
-            clocks = self._rescale.get(packet[1] & 0x7F)
+        rescale = self._rescale
+        if rescale is not None:
+            clocks = rescale.get(packet[1] & 0x7F)
             if clocks is not None:
                 _rescale_events(packet, *clocks)
         if self.rewriter.rewrite(packet, now):
