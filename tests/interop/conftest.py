@@ -156,8 +156,11 @@ def kamailio(kamailio_server: Kamailio, rig_log: RigLog) -> Kamailio:
     if kamailio_server.proc is None or not kamailio_server.proc.alive():
         pytest.fail("Kamailio (session fixture) is no longer running:\n"
                     + kamailio_server.log_text(max_chars=4000), pytrace=False)
-    kamailio_server.clear_registrations()   # each test starts with no leftover bindings
+    leftover = kamailio_server.clear_registrations()   # each test starts with no bindings
     rig_log.add_file("kamailio.log", kamailio_server.log_path)
+    if leftover:
+        rig_log.add_source("kamailio bindings an earlier test left (removed)", lambda: "\n".join(
+            f"{user}: {' '.join(contacts)}" for user, contacts in leftover.items()))
     rig_log.add_source("kamailio registrations (ul.dump)", lambda: "\n".join(
         f"{user}: {' '.join(contacts)}" for user, contacts in kamailio_server.registrations().items()))
     return kamailio_server

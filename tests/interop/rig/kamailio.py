@@ -92,7 +92,7 @@ class Kamailio:
              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
              "-keyout", str(self.key), "-out", str(self.cert)],
             capture_output=True, text=True, timeout=30)
-        if r.returncode:
+        if r.returncode or r.stdout.startswith("error:"):   # kamcmd exits 0 on an RPC error
             raise RigError(f"openssl could not make Kamailio's certificate:\n{r.stderr}")
         (self.workdir / "tls.cfg").write_text(
             "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
@@ -149,7 +149,7 @@ class Kamailio:
     def kamcmd(self, *args: str, timeout: float = 5.0) -> str:
         r = subprocess.run(["kamcmd", "-s", self.ctl, *args], capture_output=True, text=True,
                            timeout=timeout)
-        if r.returncode:
+        if r.returncode or r.stdout.startswith("error:"):   # kamcmd exits 0 on an RPC error
             raise RigError(f"kamcmd {' '.join(args)} failed: {r.stdout}{r.stderr}")
         return r.stdout
 
@@ -157,20 +157,27 @@ class Kamailio:
         """Raw `kamcmd ul.dump` text (the in-memory location table)."""
         return self.kamcmd("ul.dump")
 
-    def clear_registrations(self) -> None:
-        """Remove every binding (`ul.rm`): a UA that a test stopped without un-REGISTERing would
-        otherwise stay a fork branch of the next test's INVITE (Kamailio then waits out its
-        30 s fr_timer before relaying a final response)."""
-        for line in self.ul_dump().splitlines():
+    def clear_registrations(self) -> dict[str, list[str]]:
+        """Remove every binding (`ul.rm`) and return what was removed: a UA that a test stopped
+        without un-REGISTERing would otherwise stay a fork branch of the next test's INVITE
+        (Kamailio then waits out its fr_timer before relaying a final response)."""
+        dump = self.ul_dump()
+        for line in dump.splitlines():
             m = re.match(r"\s*AoR:\s*(\S+)", line)
             if m:
-                self.kamcmd("ul.rm", "location", m.group(1))
+                # "s:" keeps kamcmd from sending an all-digit AoR as an integer
+                self.kamcmd("ul.rm", "location", f"s:{m.group(1)}")
+        return self._parse_bindings(dump)
 
     def registrations(self) -> dict[str, list[str]]:
         """AoR user → contact URIs currently registered."""
+        return self._parse_bindings(self.ul_dump())
+
+    @staticmethod
+    def _parse_bindings(dump: str) -> dict[str, list[str]]:
         regs: dict[str, list[str]] = {}
         aor = None
-        for line in self.ul_dump().splitlines():
+        for line in dump.splitlines():
             m = re.match(r"\s*AoR:\s*(\S+)", line)
             if m:
                 aor = m.group(1).split("@")[0]
