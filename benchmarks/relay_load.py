@@ -14,14 +14,15 @@ Modes (each in its own server process pinned to CPU 0; this load generator runs 
   traffic, calls set up over its ng protocol.
 
 First the relay's per-packet cost without sockets (``benchmarks/relay/hotpath.py``).  Then, per
-step: loss, one-way latency through the relay (p50/p99; ``added`` subtracts the same
-measurement made peer to peer without a relay), the relay's CPU (utime+stime from /proc over
-the measured window) as a share of one core and per call, the load generator's own CPU.  Steps
-stop growing at the first loss or when the load generator falls behind.  Capacity per core is
-the largest N with zero loss below 90 % of the relay's core, and N / CPU share extrapolated from
-that step (the load generator — Python too — saturates before rtpengine does); the CPU ratio at
-equal N compares the two relays on the same load.  The Python heap per established call is
-read with tracemalloc in a separate ``webrtc`` server, the resident memory in another one.
+step: loss, one-way latency through the relay (p50/p99; ``added`` subtracts the same measurement
+made peer to peer without a relay), the relay's CPU (utime+stime from /proc over the measured
+window) as a share of one core and per call, the load generator's own CPU, and (our relay) the
+garbage collector's passes per generation and longest pause while the calls ran (JSON ``gc_passes``,
+``gc_max_pause_ms``).  Steps stop growing at the first loss or when the load generator falls behind.
+Capacity per core is the largest N with zero loss below 90 % of the relay's core, and N / CPU share
+extrapolated from that step (the load generator — Python too — saturates before rtpengine does); the
+CPU ratio at equal N compares the two relays on the same load.  The Python heap per established call
+is read with tracemalloc in a separate ``webrtc`` server, the resident memory in another one.
 
 Everything runs on 127.0.0.1 inside a private network namespace (re-executes itself under
 ``unshare -n``).  Prints a table, then ONE JSON line.
@@ -229,6 +230,7 @@ def run_mode(mode: str, steps: list[int], seconds: float, base: tuple[float, flo
     rows = []
     for n in steps:
         engine = server = None
+        collector = None
         try:
             if mode == "rtpengine":
                 engine = Rtpengine(work, cpu=SERVER_CPU)
@@ -237,7 +239,10 @@ def run_mode(mode: str, steps: list[int], seconds: float, base: tuple[float, flo
                 server = Server(mode)
                 legs = webrtc_calls(server, n) if mode == "webrtc" else plain_calls(server, n)
                 pid = server.pid
+                server.ask("gc", reset=True)  # the collector's work while the calls run (warm-up + window)
             traffic, cpu = measure(legs, pid, seconds)
+            if server is not None:
+                collector = server.ask("gc")
             close(legs)
         finally:
             if engine is not None:
@@ -245,6 +250,9 @@ def run_mode(mode: str, steps: list[int], seconds: float, base: tuple[float, flo
             if server is not None:
                 server.stop()
         row = step_row(mode, n, traffic, cpu, base)
+        if collector is not None:
+            row["gc_passes"] = collector["passes"]
+            row["gc_max_pause_ms"] = round(collector["max_pause_ms"], 3)
         rows.append(row)
         print(f"{mode:9} {n:6} {row['loss']:8.4%} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f} "
               f"{row['added_p50_ms']:8.3f} {row['added_p99_ms']:8.3f} {row['relay_cpu']:7.1%} "
