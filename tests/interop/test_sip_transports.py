@@ -7,6 +7,7 @@ and RFC 3263 SRV failover from a silent target to Kamailio through a DNS server 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from wcs.aio.sip import SipEndpoint, TlsSettings, create_sip_endpoint
-from wcs.sip.message import Request, parse_message
+from wcs.sip.message import Request, make_response, parse_message
 from wcs.sip.transport import Address
 from wcs.sip.ua import Account, CallAnswered, CallEnded, RegistrationChanged, UaEvent
 from wcs.timers import TimerConfig
@@ -209,10 +210,30 @@ class Silent(asyncio.DatagramProtocol):
         self.count += 1
 
 
-def test_srv_failover_from_a_silent_target_to_kamailio(kamailio: Kamailio, trace: Trace) -> None:
+class Unavailable(Silent):
+    """A server in maintenance: every request gets 503 (a failure Kamailio is not set up to give)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        super().datagram_received(data, addr)
+        request = parse_message(data)
+        if isinstance(request, Request) and request.method != "ACK":
+            reply = make_response(request, 503, "Service Unavailable", to_tag="maint")
+            self.transport.sendto(bytes(reply), addr)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("first_target", [Silent, Unavailable], ids=["silent", "503"])
+def test_srv_failover_from_a_failing_target_to_kamailio(
+        first_target: type[Silent], kamailio: Kamailio, trace: Trace,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """RFC 3263 §4.3: no answer (Timer F) or a 503 from the first SRV target → the next one."""
+    caplog.set_level(logging.INFO, logger="wcs")
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        dead_transport, dead = await loop.create_datagram_endpoint(Silent, local_addr=(LOOPBACK, 0))
+        dead_transport, dead = await loop.create_datagram_endpoint(first_target, local_addr=(LOOPBACK, 0))
         dead_port = dead_transport.get_extra_info("sockname")[1]
         dns = await DnsResponder.start(zone_text("pbx.zone", dead=dead_port, live=kamailio.udp_port))
         rec = Recorder()
@@ -229,6 +250,8 @@ def test_srv_failover_from_a_silent_target_to_kamailio(kamailio: Kamailio, trace
             assert live[0][1].top_via.branch != registers[0][1].top_via.branch
             assert ("_sip._udp.pbx.test", "SRV") in dns.asked
             await asyncio.to_thread(kamailio.wait_registered, "1001", 5.0)
+            why = "503 Service Unavailable" if first_target is Unavailable else "no response"
+            assert f"REGISTER to {LOOPBACK}:{dead_port}/udp failed ({why})" in caplog.text
         finally:
             ep.close()
             dns.close()

@@ -306,6 +306,54 @@ def test_no_failover_once_the_server_answered() -> None:
     assert all(out.dest == Address("192.0.2.1", 5060) for out in layer.outgoing())
 
 
+def test_503_fails_over_and_the_left_machine_still_acks_its_retransmissions() -> None:
+    """RFC 3263 §4.3: a 503 is a failure like a timeout; the INVITE goes to the next target with
+    a new branch, and the first server's retransmitted 503 still gets its ACK (§17.1.1.2)."""
+    timers = TimerConfig(t1=0.1)
+    agent = ua(locate=True, timers=timers)
+    session = agent.invite(account(Address("pbx.example.com", 0, "udp")), "sip:1002@pbx.example.com",
+                           SMALL_SDP, 0.0)
+    [target] = agent.router.queries()
+    a, b = Address("192.0.2.1", 5060), Address("192.0.2.2", 5060)
+    agent.located(target, [a, b], 0.0)
+    first, dest = only_request(agent)
+    assert dest == a
+    unavailable = make_response(first, 503, "Service Unavailable", to_tag="busy")
+    agent.receive_message(unavailable, a, 0.05)
+    out = sent(agent)
+    assert [(m.method, d) for m, d in out if isinstance(m, Request)] == [("ACK", a), ("INVITE", b)]
+    second = out[-1][0]
+    assert isinstance(second, Request) and second.top_via.branch != first.top_via.branch
+    assert second.cseq == first.cseq and second.call_id == first.call_id
+    assert agent.events() == []                       # the TU did not hear of the 503
+    assert agent.router.notes() == ["INVITE to 192.0.2.1:5060/udp failed (503 Service Unavailable): "
+                                    "trying 192.0.2.2:5060/udp (RFC 3263 §4.3)"]
+    agent.receive_message(unavailable, a, 0.3)         # the first server did not get our ACK
+    [(ack, ack_dest)] = sent(agent)
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack_dest == a
+    assert ack.top_via.branch == first.top_via.branch
+    agent.handle_timer(0.5)                            # Timer A of the new INVITE only
+    assert [(m.method, d) for m, d in sent(agent) if isinstance(m, Request)] == [("INVITE", b)]
+    agent.receive_message(make_response(second, 486, "Busy Here", to_tag="b"), b, 0.6)
+    [ended] = [e for e in agent.events() if isinstance(e, CallEnded)]
+    assert ended.session is session and ended.status == 486
+    agent.handle_timer(40.0)                           # both Timer Ds: nothing left behind
+    sent(agent)
+    agent.receive_message(unavailable, a, 40.1)        # a stray now: no ACK
+    assert sent(agent) == [] and not agent.busy
+
+
+def test_503_from_the_last_target_reaches_the_tu() -> None:
+    agent = ua(locate=True)
+    target = register_parked(agent, Address("pbx.example.com", 0, "udp"))
+    agent.located(target, [Address("192.0.2.1", 5060)], 0.0)
+    register, _ = only_request(agent)
+    agent.receive_message(make_response(register, 503, "Service Unavailable", to_tag="x"),
+                          Address("192.0.2.1", 5060), 0.1)
+    [changed] = agent.events()
+    assert isinstance(changed, RegistrationChanged) and (changed.state, changed.status) == ("failed", 503)
+
+
 def test_parked_ack_goes_out_once_located() -> None:
     layer = TransactionLayer(router=Router(LOCAL, TransportPolicy(LISTENERS, locate=True)))
     ack = Request("ACK", "sip:bob@h.example.com;transport=tcp", Headers([

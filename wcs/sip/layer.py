@@ -32,14 +32,17 @@ transaction starts, the router turns its destination into the ordered addresses 
 try (RFC 3263; a host name parks the transaction until the adapter reports
 ``located``), rewrites Via and Contact for the transport used and applies the
 §18.1.1 size rule, so the machine is created for the transport the request really
-takes (reliable timers over TCP).  When a transaction fails without any response
-(Timer B/F) or at the transport, and addresses remain, the layer does not report it:
-it sends the same request with a new branch to the next address (RFC 3263 §4.3),
-keeping the transaction object the TU holds.
+takes (reliable timers over TCP).  When a transaction fails — Timer B/F without any
+response, a transport failure, or a 503 final response — and addresses remain, the
+layer does not report it: it sends the same request with a new branch to the next
+address (RFC 3263 §4.3), keeping the transaction object the TU holds.  After a 503 over
+UDP a copy of the old machine stays behind under the old branch until its Timer D/K,
+so retransmitted 503s still get their ACK (§17.1.1.2) or are absorbed (§17.1.2.2).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Hashable
 
 from wcs.errors import LocalProtocolError
@@ -197,6 +200,7 @@ class TransactionLayer:
             self._events.append(StrayResponse(response, source))
         else:
             txn.receive_response(response, now)
+            self._run_failovers(now)
 
     def _receive_request(self, request: Request, source: Address, now: float) -> None:
         stamp_received(request, source)
@@ -290,7 +294,8 @@ class TransactionLayer:
         its branch, transport and timers follow the request as it is now.
         """
         dest, oversize = self.router.prepare(txn.request, addresses[0])
-        self._clients.pop((txn.branch, txn.method), None)
+        if self._clients.get((txn.branch, txn.method)) is txn:   # not the copy left behind
+            del self._clients[(txn.branch, txn.method)]
         user_data = txn.user_data
         type(txn).__init__(txn, txn.request, dest, self._sink, self.timers)
         txn.user_data = user_data
@@ -303,11 +308,15 @@ class TransactionLayer:
             reason = event.reason
         elif isinstance(event, TransactionTimeout):
             reason = "no response"
+        elif isinstance(event, ResponseReceived) and event.response.status == 503:
+            reason = f"503 {event.response.reason}".rstrip()
         else:
             return False
         txn = event.transaction
-        if not isinstance(txn, ClientTransaction) or txn.last_response is not None:
+        if not isinstance(txn, ClientTransaction):
             return False
+        if txn.last_response is not None and txn.last_response is not getattr(event, "response", None):
+            return False   # a timeout or transport failure after a response: that server is alive
         rest = self._alternatives.pop(txn, None)
         if not rest:
             return False
@@ -317,6 +326,8 @@ class TransactionLayer:
     def _run_failovers(self, now: float) -> None:
         while self._failovers:
             txn, rest, reason = self._failovers.pop(0)
+            if not txn.terminated:
+                self._leave_behind(txn)
             failed, following = txn.dest, rest[0]
             self.router.failed(failed, now)
             via = txn.request.top_via
@@ -325,6 +336,17 @@ class TransactionLayer:
             self.router.note(f"{txn.method} to {host_port(failed)}/{failed.transport} failed ({reason}): "
                              f"trying {host_port(following)}/{following.transport} (RFC 3263 §4.3)")
             self._relaunch(txn, rest, now)
+
+    def _leave_behind(self, txn: ClientTransaction) -> None:
+        """A machine that got a 503 over UDP keeps waiting (Timer D/K) for retransmissions
+        of it; a copy does that under the old branch while ``txn`` itself is relaunched."""
+        ghost = copy.copy(txn)
+        self._clients[(ghost.branch, ghost.method)] = ghost
+        for name in ("D", "K"):
+            deadline = self._heap.deadline((txn, name))
+            if deadline is not None:
+                self._heap.cancel((txn, name))
+                self._heap.schedule((ghost, name), deadline)
 
     def _forget(self, txn: Transaction) -> None:
         for name in _TIMER_NAMES:
