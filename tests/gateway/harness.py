@@ -6,7 +6,8 @@
   every non-REGISTER request the gateway sends arrives there (it stands for the proxy and
   the callee), and the phone calls the gateway's registered Contact directly;
 * a fake media plane that records what the core asked of it;
-* WebSocket frames in, frames and closes out, as decoded JSON.
+* WebSocket frames in, frames and closes out, as decoded JSON;
+* REST hook notifications out (``hooks``), in the order the core queued them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from wcs.entropy import SeededEntropy
 from wcs.gateway.core import CloseSocket, Gateway, SendFrame
+from wcs.gateway.hooks import BackendNotification
 from wcs.gateway.media import MediaAllocation
 from wcs.gateway.settings import Settings
 from wcs.sdp.webrtc import SipTransport, StreamPlan, WebRtcTransport
@@ -101,6 +103,7 @@ class World:
         self.registers: list[Request] = []
         self.frames: dict[str, list[dict[str, Any]]] = {}
         self.closed: dict[str, tuple[int, str]] = {}
+        self.hooks: list[BackendNotification] = []
         self.sip_log: list[tuple[str, str]] = []  # (direction, first line)
         self.gateway_messages: list[bytes] = []   # every datagram the gateway sent
         #: drop every datagram the gateway sends to the phone (an unreachable SIP peer)
@@ -195,6 +198,7 @@ class World:
                     self.frames.setdefault(action.socket, []).append(json.loads(action.text))
                 elif isinstance(action, CloseSocket):
                     self.closed[action.socket] = (action.code, action.reason)
+            self.hooks.extend(self.gateway.backend_notifications())
             if not moved:
                 return
         raise AssertionError("the world did not settle")

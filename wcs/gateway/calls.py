@@ -61,6 +61,7 @@ from .call import (
     Call,
     finish_status,
 )
+from .hooks import Hooks
 from .identity import IdentityError, target_uri
 from .media import (
     DtmfDetected,
@@ -97,7 +98,7 @@ class CallControl:
 
     def __init__(self, settings: Settings, ua: UserAgent, media: MediaController, policy: CodecPolicy,
                  entropy: Entropy, timers: TimerHeap[tuple[str, str]], outbox: Outbox,
-                 find_session: SessionFinder, contact_param: str) -> None:
+                 find_session: SessionFinder, contact_param: str, hooks: Hooks | None = None) -> None:
         self.settings = settings
         self.ua = ua
         self.media = media
@@ -105,6 +106,8 @@ class CallControl:
         self._entropy = entropy
         self._timers = timers
         self.outbox = outbox
+        #: REST hooks: CallStatusEvent, OnCallEvent, OnDTMFEvent
+        self.hooks = hooks or Hooks(False)
         self._find_session = find_session
         self._contact_param = contact_param
         self._calls: dict[str, Call] = {}
@@ -247,6 +250,7 @@ class CallControl:
                    if key in ("callId", "incoming", "caller", "callee", "visibleName", "status",
                               "hasAudio", "hasVideo", "mediaProvider")}
         self.outbox.send_to(session, "notifyIncomingCall", payload)
+        self.hooks.incoming_call(call)
         self.set_status(call, "RING", force=True)
         self._timers.schedule(("ring", call.id), now + self.settings.ring_timeout)
 
@@ -421,7 +425,8 @@ class CallControl:
                 self.finish(call, "FAILED", info)
         elif isinstance(event, DtmfDetected):
             if event.leg == "sip":
-                self.midcall.dtmf_received(call, event.digit, f"RFC 4733, {event.duration * 1000:.0f} ms")
+                self.midcall.dtmf_received(call, event.digit, "RFC2833",
+                                           f"RFC 4733, {event.duration * 1000:.0f} ms")
             else:
                 call_log.info("call %s DTMF %r from the browser (%.0f ms)", call.id, event.digit,
                               event.duration * 1000)
@@ -453,6 +458,7 @@ class CallControl:
                       "in" if call.incoming else "out", call.caller, call.callee, sip, info)
         if notify:
             self.outbox.send_to(call.session, STATUS_FRAME.get(status, "ring"), call.describe())
+            self.hooks.call_status(call)
 
     def finish(self, call: Call, status: str, info: str) -> None:
         call.info = info

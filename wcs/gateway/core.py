@@ -12,9 +12,11 @@ feeds it
 * what the user agent reports: :meth:`sip_event` (the adapter drains ``ua.events()``);
 * media plane reports: :meth:`media_event`;
 * REST commands: :meth:`find_calls`, :meth:`terminate`;
+* the backend's answer to a ``connect`` REST hook: :meth:`backend_answered`;
 * time: :meth:`handle_timer` at :meth:`get_timer` (the UA keeps its own timer);
 
-and after each input sends :meth:`socket_actions` (frames, closes) and flushes the UA
+and after each input sends :meth:`socket_actions` (frames, closes), POSTs
+:meth:`backend_notifications` (REST hooks, :mod:`wcs.gateway.hooks`) and flushes the UA
 (``ua.outgoing()``, ``ua.events()``).  Media is driven through the injected
 :class:`~wcs.gateway.media.MediaController`.
 
@@ -24,6 +26,13 @@ the socket is closed; with ``keepAlive`` a session outlives its socket for
 ``client_timeout`` and a new socket re-attaches with the ``authToken``; the server pings
 every ``keep_alive_interval`` and closes a socket after ``keep_alive_probes`` missed
 pongs.  Bad input never escapes: a frame that cannot be understood gets a ``fail`` frame.
+
+With REST hooks on, a new session's ``connection`` is parked (after its identity passed the
+local checks) until the backend answers the ``connect`` hook: a 2xx lets it proceed, any other
+HTTP status refuses it with a ``fail`` frame naming that status and closes the socket; no
+answer at all (unreachable, timed out: ``status`` None, or nothing within
+``rest_hook_timeout`` + :data:`CONNECT_GRACE`) lets it proceed (WCS restOnError LOG).  A
+keep-alive re-attach with its ``authToken`` is not a new session and is not parked.
 """
 
 from __future__ import annotations
@@ -36,10 +45,11 @@ from typing import Any
 from ..entropy import Entropy, SystemEntropy, random_token
 from ..sdp.policy import CodecPolicy
 from ..sip.ua import UserAgent
-from ..sip.uacore import IncomingCall, RegistrationChanged, UaEvent
+from ..sip.uacore import Account, IncomingCall, RegistrationChanged, UaEvent
 from ..timers import TimerHeap
 from .call import Call
 from .calls import CallControl
+from .hooks import CLIENT_ACTIONS, BackendNotification, Hooks
 from .identity import IdentityError, account_from_connection
 from .media import MediaController, MediaEvent
 from .outbox import CloseSocket, Outbox, SendFrame, SocketAction
@@ -53,6 +63,18 @@ log = logging.getLogger("wcs.gateway")
 
 #: URI parameter of our Contact that routes an incoming INVITE to its session
 CONTACT_PARAM = "wcs"
+#: how much longer than ``rest_hook_timeout`` a parked connection waits for the adapter's answer
+CONNECT_GRACE = 1.0
+
+
+@dataclass(frozen=True)
+class _ParkedConnection:
+    """A ``connection`` waiting for the backend's answer to its ``connect`` hook."""
+
+    token: str
+    request: ConnectionRequest
+    raw: Any
+    account: Account | None
 
 
 @dataclass(eq=False)
@@ -62,6 +84,12 @@ class _Socket:
     local: str
     session: ClientSession | None = None
     missed_pings: int = 0
+    parked: _ParkedConnection | None = None
+
+    @property
+    def session_id(self) -> str:
+        """The WCS session id: ``/<peer>/<local>``."""
+        return f"/{self.peer}/{self.local}"
 
 
 def _truthy(value: object) -> bool:
@@ -83,9 +111,12 @@ class Gateway:
         self._sessions: dict[str, ClientSession] = {}      # by authToken
         self._timers: TimerHeap[tuple[str, str]] = TimerHeap()
         self._outbox = Outbox()
+        self.hooks = Hooks(bool(settings.rest_hook_url))
+        self._parked: dict[str, str] = {}                  # connect hook token → socket id
+        self._hook_tokens = 0
         self.call_control = CallControl(settings, ua, media, policy or settings.codec_policy(),
                                         self._entropy, self._timers, self._outbox, self._session_for,
-                                        CONTACT_PARAM)
+                                        CONTACT_PARAM, self.hooks)
         self._handlers: dict[str, Callable[[ClientSession, Any, float], None]] = {
             "call": self.call_control.place,
             "answer": self.call_control.answer,
@@ -101,6 +132,10 @@ class Gateway:
     def socket_actions(self) -> list[SocketAction]:
         """Drain the frames to send and sockets to close."""
         return self._outbox.drain()
+
+    def backend_notifications(self) -> list[BackendNotification]:
+        """Drain the REST hook notifications to POST (none while ``rest_hook_url`` is empty)."""
+        return self.hooks.drain()
 
     @property
     def calls(self) -> list[Call]:
@@ -125,6 +160,11 @@ class Gateway:
                     self._destroy(session, now)
             elif kind == "ring":
                 self.call_control.ring_timeout(key, now)
+            elif kind == "connect-hook":
+                sock = self._sockets.get(key)
+                if sock is not None and sock.parked is not None:
+                    log.info("socket %s: no answer to the connect hook in time; proceeding", key)
+                    self.backend_answered(sock.parked.token, None, now)
 
     # ------------------------------------------------------------------ REST commands
 
@@ -173,6 +213,9 @@ class Gateway:
     def socket_closed(self, socket_id: str, now: float) -> None:
         sock = self._sockets.pop(socket_id, None)
         self._timers.cancel(("ping", socket_id))
+        self._timers.cancel(("connect-hook", socket_id))
+        if sock is not None and sock.parked is not None:
+            self._parked.pop(sock.parked.token, None)
         if sock is None or sock.session is None or sock.session.socket != socket_id:
             return
         session = sock.session
@@ -204,6 +247,8 @@ class Gateway:
             self._outbox.send(socket_id, "fail", {"status": "FAILED", "apiMethod": name,
                                                   "info": "No session: the first frame must be 'connection'"})
         elif name in self._handlers:
+            if name in CLIENT_ACTIONS:
+                self.hooks.client_action(sock.session, name, frame.raw)
             self._handlers[name](sock.session, frame.payload, now)
         elif name == "sendData":
             self._outbox.send(socket_id, "DataStatusEvent",
@@ -263,8 +308,9 @@ class Gateway:
     # ------------------------------------------------------------------ sessions
 
     def _on_connection(self, sock: _Socket, request: ConnectionRequest, raw: Any, now: float) -> None:
-        if sock.session is not None:
-            self._outbox.send(sock.id, "fail", {"status": "FAILED", "info": "Session already established"})
+        if sock.session is not None or sock.parked is not None:
+            info = "Session already established" if sock.session else "Connection in progress"
+            self._outbox.send(sock.id, "fail", {"status": "FAILED", "info": info})
             return
         if request.authToken:
             self._reattach(sock, request.authToken)
@@ -280,10 +326,42 @@ class Gateway:
                                                     "field": exc.field, "info": exc.reason})
                 self._outbox.close(sock.id, 1000, exc.reason)
                 return
+        if self.hooks.enabled:
+            self._hook_tokens += 1
+            parked = _ParkedConnection(f"connect-{self._hook_tokens}", request, raw, account)
+            sock.parked = parked
+            self._parked[parked.token] = sock.id
+            self.hooks.connect(parked.token, raw if isinstance(raw, dict) else {}, sock.session_id,
+                               request.appKey)
+            self._timers.schedule(("connect-hook", sock.id),
+                                  now + self.settings.rest_hook_timeout + CONNECT_GRACE)
+            return
+        self._open_session(sock, request, raw, account, now)
+
+    def backend_answered(self, token: str, status: int | None, now: float) -> None:
+        """The backend's HTTP status for the ``connect`` hook ``token`` (None: no answer: the
+        backend was unreachable or timed out, which the adapter logged)."""
+        sock = self._sockets.get(self._parked.pop(token, ""))
+        if sock is None or sock.parked is None or sock.parked.token != token:
+            return  # the socket closed meanwhile, or an answer after the deadline
+        parked, sock.parked = sock.parked, None
+        self._timers.cancel(("connect-hook", sock.id))
+        if status is None or 200 <= status < 300:
+            self._open_session(sock, parked.request, parked.raw, parked.account, now)
+            return
+        info = f"Rejected by the backend: HTTP {status}"
+        log.info("socket %s: connection refused: %s", sock.id, info)
+        self.hooks.connection_status(sock.session_id, parked.request.appKey, "FAILED", info)
+        self._outbox.send(sock.id, "fail", {"apiMethod": "ConnectionStatusEvent", "status": "FAILED",
+                                            "info": info})
+        self._outbox.close(sock.id, 1000, info)
+
+    def _open_session(self, sock: _Socket, request: ConnectionRequest, raw: Any, account: Account | None,
+                      now: float) -> None:
         token = random_token(self._entropy, 32)
         user_data = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items() if k != "sipPassword"}
         session = ClientSession(
-            id=f"/{sock.peer}/{sock.local}", token=token, user_data=user_data,
+            id=sock.session_id, token=token, user_data=user_data,
             app_key=request.appKey, keep_alive=request.keepAlive,
             register_required=_truthy(request.sipRegisterRequired), socket=sock.id,
             contact_id=random_token(self._entropy, 12).lower())
@@ -295,6 +373,7 @@ class Gateway:
         log.info("session %s: connected (login %s, register %s, keepAlive %s)", session.id,
                  account.user if account else "-", session.register_required, session.keep_alive)
         self._outbox.send(sock.id, "getUserData", user_data)
+        self.hooks.connection_status(session.id, session.app_key, "ESTABLISHED")
         if session.register_required and session.account is not None:
             session.registration = self.ua.register(session.account, now, self.settings.register_expires)
 
@@ -327,8 +406,10 @@ class Gateway:
             self.call_control.hangup(call_id, now, "Session closed")
         if session.registration is not None and session.registered:
             self.ua.unregister(session.registration, now)
+            self.hooks.registration_status(session, "UNREGISTERED", "Session closed")
         session.registered = False
         log.info("session %s: closed", session.id)
+        self.hooks.connection_status(session.id, session.app_key, "DISCONNECTED")
 
     def _session_for(self, contact_id: str | None, user: str | None) -> ClientSession | None:
         """The session an incoming INVITE is for: by our Contact's parameter, else by user."""
@@ -362,10 +443,12 @@ class Gateway:
                 log.info("session %s: registered as %s", session.id,
                          session.account.user if session.account else "?")
                 self._outbox.send_to(session, "registered", {"status": "REGISTERED", "info": event.reason})
+                self.hooks.registration_status(session, "REGISTERED", event.reason)
         elif event.state == "failed":
             was_registered, session.registered = session.registered, False
             info = f"{event.status} {event.reason}" if event.status else event.reason
             log.info("session %s: registration failed: %s", session.id, info)
+            self.hooks.registration_status(session, "FAILED", info)
             self._outbox.send_to(session, "fail", {"apiMethod": "RegistrationStatusEvent", "status": "FAILED",
                                                    "info": info})
             if not was_registered and session.socket is not None:

@@ -23,7 +23,8 @@ streams the browser already agreed (``call.plans``, wcs.sdp.reoffer):
   browser's call goes on with its RTP continuous.
 * **DTMF**: ``sendDtmf`` RFC2833 → RFC 4733 events by the relay, INFO (or no
   telephone-event) → SIP INFO ``application/dtmf-relay``; digits from the SIP side (RFC 4733
-  or INFO) are logged and kept on the call for the REST API.
+  or INFO) are logged, kept on the call for the REST API and reported to the backend
+  (``OnDTMFEvent`` REST hook).
 """
 
 from __future__ import annotations
@@ -271,11 +272,13 @@ class MidCall:
         except SipParseError as exc:
             call_log.info("call %s unreadable DTMF INFO: %s", call.id, exc.reason)
             return
-        self.dtmf_received(call, digit, "INFO")
+        self.dtmf_received(call, digit, "INFO", "INFO")
 
-    def dtmf_received(self, call: Call, digit: str, how: str) -> None:
+    def dtmf_received(self, call: Call, digit: str, kind: str, detail: str) -> None:
+        """A digit from the SIP side (``kind`` "RFC2833" or "INFO"): kept, logged, hooked."""
         call.dtmf_received += digit
-        call_log.info("call %s DTMF %r received from the SIP side (%s)", call.id, digit, how)
+        call_log.info("call %s DTMF %r received from the SIP side (%s)", call.id, digit, detail)
+        self.control.hooks.dtmf(call, digit, kind)
 
     def keyframe_needed(self, call: Call, now: float) -> None:
         """The browser wants a keyframe the SIP peer can only be asked for over SIP INFO."""

@@ -147,6 +147,10 @@ class Settings:
     #: transcode VP8 ⇄ H.264 when the browser and the SIP side share no video codec (CPU heavy:
     #: a decoder and an encoder per direction and call)
     video_transcoding: bool = False
+    #: REST hooks (wcs.gateway.hooks): POST JSON to ``<rest_hook_url>/<hook>`` for client
+    #: actions and events; empty: off.  A backend gets ``rest_hook_timeout`` seconds per POST
+    rest_hook_url: str = ""
+    rest_hook_timeout: float = 5.0
     #: settings not known to this version, kept so callers can warn about them
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -213,6 +217,11 @@ class Settings:
                                 f"got {self.sip_srtp!r}")
         if self.rtp_generator_start_timeout < 0:
             raise SettingsError("setting rtp_generator_start_timeout: must not be negative")
+        if self.rest_hook_url and not self.rest_hook_url.startswith(("http://", "https://")):
+            raise SettingsError(f"setting rest_hook_url: expected an http:// or https:// URL, "
+                                f"got {self.rest_hook_url!r}")
+        if self.rest_hook_timeout <= 0:
+            raise SettingsError("setting rest_hook_timeout: must be positive")
         if self.rtp_activity_timeout <= 0 or self.rtp_activity_start_grace < 0:
             raise SettingsError("rtp_activity_timeout must be positive and its start grace not negative")
         self.codec_policy()
@@ -273,6 +282,8 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "generate_av_for_ua": ("generate_av_for_ua", _list),
     "rtp_generator_start_timeout": ("rtp_generator_start_timeout", float),
     "video_transcoding": ("video_transcoding", _bool),
+    "rest_hook_url": ("rest_hook_url", lambda s: s.strip().rstrip("/")),
+    "rest_hook_timeout": ("rest_hook_timeout", float),
 }
 
 
