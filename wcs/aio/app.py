@@ -9,7 +9,10 @@
 * the SIP UDP socket is a :class:`~wcs.aio.sip.SipUdpEndpoint` whose user agent the
   gateway drives; its events are handed to ``gateway.sip_event``;
 * media goes through :class:`~wcs.aio.media.MediaManager`;
-* one timer handle fires ``gateway.handle_timer``.
+* one timer handle fires ``gateway.handle_timer``;
+* with ``rest_hook_url`` set, a :class:`~wcs.aio.hooks.HookSender` POSTs the gateway's REST
+  hook notifications and hands the backend's answers to a ``connect`` back
+  (``gateway.backend_answered``).
 
 After every input :meth:`GatewayServer._flush` sends what the gateway queued.
 """
@@ -37,6 +40,7 @@ from ..gateway.media import MediaEvent
 from ..gateway.settings import Settings, SettingsError, apply, load_properties
 from ..sip.uacore import UaEvent
 from ..webrtc.certificate import Certificate
+from .hooks import HookSender
 from .media import MediaManager
 from .rest import add_rest_routes
 from .sip import SipEndpoint, TlsSettings, create_sip_endpoint
@@ -79,6 +83,7 @@ class GatewayServer:
         self.gateway: Gateway | None = None
         self.sip: SipEndpoint | None = None
         self.media: MediaManager | None = None
+        self.hooks: HookSender | None = None
         #: the ports actually bound (settings may say 0: any free port)
         self.ws_port = settings.ws_port
         self.http_port = settings.http_port
@@ -96,6 +101,10 @@ class GatewayServer:
             dns_servers=list(settings.dns_servers) or None, config=settings.ua_config())
         self.media = MediaManager(settings, certificate, self.address, self._on_media_event)
         self.gateway = Gateway(settings, self.sip.ua, self.media)
+        if settings.rest_hook_url:
+            self.hooks = HookSender(settings.rest_hook_url, settings.rest_hook_timeout,
+                                    self._on_backend_answer)
+            await self.hooks.start()
         ws_app = web.Application()
         ws_app.router.add_get("/{tail:.*}", self._websocket)
         http_app = web.Application()
@@ -123,6 +132,9 @@ class GatewayServer:
             deadline = self._loop.time() + 2.0
             while self.sip is not None and self.sip.ua.busy and self._loop.time() < deadline:
                 await asyncio.sleep(0.05)
+        if self.hooks is not None:   # the last events (DISCONNECTED …) get a second to go out
+            hooks, self.hooks = self.hooks, None
+            await hooks.close(drain=1.0)
         for runner in self._runners:
             await runner.cleanup()
         if self._timer is not None:
@@ -177,6 +189,11 @@ class GatewayServer:
         if self.gateway is not None:
             self._feed(self.gateway.media_event, event)
 
+    def _on_backend_answer(self, token: str, status: int | None) -> None:
+        # deferred: the sender may answer from inside submit(), i.e. from inside _flush
+        if self.gateway is not None:
+            self._loop.call_soon(self._feed, self.gateway.backend_answered, token, status)
+
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
         if self.gateway is not None:
@@ -209,6 +226,9 @@ class GatewayServer:
                 queue.put_nowait(action.text)
             elif isinstance(action, CloseSocket):
                 queue.put_nowait(_CLOSE)
+        for notification in gateway.backend_notifications():
+            if self.hooks is not None:
+                self.hooks.submit(notification)
         deadline = gateway.get_timer()
         if deadline != self._timer_at:
             if self._timer is not None:
@@ -219,9 +239,13 @@ class GatewayServer:
     # ------------------------------------------------------------------ HTTP
 
     async def _health(self, request: web.Request) -> web.Response:
-        gateway = self.gateway
-        return web.json_response({"status": "ok", "sessions": len(gateway.sessions) if gateway else 0,
-                                  "calls": len(gateway.calls) if gateway else 0})
+        gateway, hooks = self.gateway, self.hooks
+        health: dict[str, object] = {"status": "ok", "sessions": len(gateway.sessions) if gateway else 0,
+                                     "calls": len(gateway.calls) if gateway else 0}
+        if hooks is not None:
+            health["restHooks"] = {"sent": hooks.sent, "failed": hooks.failed, "dropped": hooks.dropped,
+                                   "pending": hooks.pending}
+        return web.json_response(health)
 
 
 #: the web phone (wcs/aio/web/, package data): URL path → (file, content type); nothing else is served
