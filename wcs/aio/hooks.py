@@ -2,7 +2,8 @@
 
 One shared :class:`aiohttp.ClientSession`, ``concurrency`` worker tasks and a bounded queue:
 
-* each notification is POSTed as JSON to ``<base_url>/<hook>`` within ``timeout`` seconds;
+* each notification is POSTed as JSON to ``<base_url>/<hook>`` within ``timeout`` seconds
+  (redirects are not followed: a 3xx is an answer like any other non-2xx);
 * notifications of one session (``sessionId``) are sent one after the other, in the order the
   core queued them; different sessions go in parallel, so a slow answer holds up only its own
   session's later notifications, never other sessions, the signalling or the media;
@@ -127,12 +128,12 @@ class HookSender:
         url = f"{self.base_url}/{notification.hook}"
         status: int | None = None
         try:
-            async with self._http.post(url, json=notification.payload) as response:
+            async with self._http.post(url, json=notification.payload, allow_redirects=False) as response:
                 status = response.status
                 await response.read()
         except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError, TypeError) as exc:   # TypeError: not JSON
             error = str(exc) or type(exc).__name__
         else:
             error = "" if 200 <= status < 300 or notification.token is not None else f"HTTP {status}"
