@@ -138,7 +138,10 @@ def test_target_refresh() -> None:
     ("sips:bob@example.com", Address("example.com", 5061, "tls")),
     ("sip:p.example.com;maddr=192.0.2.9;lr", Address("192.0.2.9", 5060)),
     ("sip:[2001:db8::1]:5080", Address("2001:db8::1", 5080)),
-    ("sip:ws.example.com;transport=wss", Address("ws.example.com", 5061, "wss")),
+    # RFC 7118 §5.5: WS defaults to 80, WSS to 443; §5.2: sips + transport=ws is WSS
+    ("sip:ws.example.com;transport=wss", Address("ws.example.com", 443, "wss")),
+    ("sip:ws.example.com;transport=ws", Address("ws.example.com", 80, "ws")),
+    ("sips:ws.example.com;transport=ws", Address("ws.example.com", 443, "wss")),
 ])
 def test_uri_address(uri: str, address: Address) -> None:
     assert uri_address(parse_uri(uri)) == address

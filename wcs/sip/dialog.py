@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from wcs.errors import LocalProtocolError
 from wcs.sip.headers import Headers
+from wcs.sip.locate import default_port
 from wcs.sip.message import Message, Request, Response
 from wcs.sip.transport import Address
 from wcs.sip.uri import NameAddr, SipUri
@@ -180,13 +181,16 @@ class Dialog:
 def uri_address(uri: SipUri, default_transport: str = "udp") -> Address:
     """Where a request for ``uri`` goes without DNS (§8.1.2, RFC 3263 simplified).
 
-    ``maddr`` wins over the host; the port defaults to 5061 for sips/TLS, else 5060; the
-    ``transport`` parameter (or ``tls`` for sips) picks the transport.  A host name stays
-    a host name: the I/O adapter resolves it.
+    ``maddr`` wins over the host; the port defaults to 5061 for sips/TLS, 80/443 for
+    WS/WSS (RFC 7118 §5.5), else 5060; the ``transport`` parameter (or ``tls`` for sips)
+    picks the transport, and ``sips`` with ``transport=ws`` is WSS (RFC 7118 §5.2 has one
+    URI value for both).  A host name stays a host name: the I/O adapter resolves it.
     """
     transport = uri.transport or ("tls" if uri.scheme == "sips" else default_transport)
+    if uri.scheme == "sips" and transport == "ws":
+        transport = "wss"
     host = uri.params.get("maddr") or uri.host
-    port = uri.port or (5061 if transport in ("tls", "wss") else 5060)
+    port = uri.port or default_port(transport)
     return Address(host, port, transport)
 
 

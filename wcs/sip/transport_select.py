@@ -28,6 +28,19 @@ The transaction layer hands every request it is about to send to a :class:`Route
 
 Responses keep the transport of their request (§18.2.2); :meth:`Router.prepare_response`
 only makes the Contact of a response we send name the transport it travels on.
+
+WebSocket as a client (RFC 7118).  Without a WS/WSS listener of ours, a request over
+``ws``/``wss`` travels on a connection we opened from an ephemeral port nobody can
+connect to (and the stamp is made before that port is known).  Like the browser client
+of RFC 7118 Appendix B.1, the router then writes a random ``<token>.invalid`` host
+(RFC 2606), without a port, into the Via sent-by and the Contact, with
+``;transport=ws`` (§5.2 defines that one URI value for WS and WSS).  Responses come back
+on the connection whatever the Via says, with or without ``received`` (§5.3), and the
+server reaches us for new requests through the connection we registered from: the
+registrar keeps the connection's source address with the binding (RFC 5626-style flow;
+with Kamailio: ``nathelper`` ``fix_nated_register``/``add_contact_alias`` and
+``handle_ruri_alias``).  The token is drawn once per router (one per UA), so every
+request of a UA carries the same host and it is recognised as ours.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from wcs.entropy import Entropy, SystemEntropy
+from wcs.entropy import Entropy, SystemEntropy, random_token
 from wcs.sip.dialog import uri_address
 from wcs.sip.errors import SipParseError
 from wcs.sip.grammar import split_commas
@@ -86,6 +99,7 @@ class Router:
         self._hosts = {a.host.lower() for a in self.policy.listeners.values()}
         if local is not None:
             self._hosts.add(local.host.lower())
+        self._invalid_host: str | None = None
 
     # ------------------------------------------------------------ targets
 
@@ -139,11 +153,26 @@ class Router:
     # ------------------------------------------------------------ transport choice
 
     def listener(self, transport: str) -> Address | None:
-        """Our address for ``transport`` (Via sent-by, Contact)."""
+        """Our address for ``transport`` (Via sent-by, Contact); port 0: none is written.
+
+        WS/WSS without a listener of ours: ``<token>.invalid`` without a port (RFC 7118
+        Appendix B.1, see the module docstring).
+        """
         found = self.policy.listeners.get(transport)
         if found is None and self.local is not None:
+            if transport in ("ws", "wss"):
+                return Address(self.invalid_host, 0, transport)
             found = Address(self.local.host, self.local.port, transport)
         return found
+
+    @property
+    def invalid_host(self) -> str:
+        """The random ``.invalid`` host of our WebSocket client side (drawn on first use)."""
+        if self._invalid_host is None:
+            token = random_token(self.entropy, 12, "abcdefghijklmnopqrstuvwxyz0123456789")
+            self._invalid_host = f"{token}.invalid"
+            self._hosts.add(self._invalid_host)
+        return self._invalid_host
 
     def prepare(self, request: Request, dest: Address) -> tuple[Address, int | None]:
         """Rewrite Via/Contact for the transport used and apply the §18.1.1 size rule.
@@ -187,7 +216,7 @@ class Router:
                 replace_top_via(request, str(via))
             return
         via.transport = transport.upper()
-        via.host, via.port = local.host, local.port
+        via.host, via.port = local.host, local.port or None
         replace_top_via(request, str(via))
         self._rewrite_contact(request, local)
 
@@ -202,7 +231,7 @@ class Router:
         uri = contact.uri
         if not uri.is_sip or uri.host.lower() not in self._hosts:
             return  # not ours
-        uri.host, uri.port = local.host, local.port
+        uri.host, uri.port = local.host, local.port or None
         uri.params.pop("transport", None)
         if local.transport != "udp":
             # RFC 7118 §5.2 has one URI value, "ws", for WS and WSS
