@@ -1,6 +1,7 @@
 """SIP over TCP, TLS and WebSocket between in-process endpoints on 127.0.0.1: connection reuse,
 the RFC 3261 §18.1.1 switch to TCP, stream garbage, CRLF keep-alives, idle cleanup, TLS
-verification (CA file, server name, opt-out) and RFC 7118 WebSocket clients.
+verification (CA file, server name, opt-out), RFC 7118 WebSocket clients of ours and our
+endpoint as the WebSocket client (WS, WSS, a server without the ``sip`` subprotocol).
 
 Timers are shrunk (T1 = 20 ms) through TimerConfig; the tests wait for events or poll with a
 bounded timeout, never for a fixed time.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,7 +29,7 @@ from wcs.aio.sip import SipEndpoint, TlsSettings, create_sip_endpoint
 from wcs.entropy import SeededEntropy
 from wcs.sip.message import Request, Response, parse_message
 from wcs.sip.transport import Address
-from wcs.sip.ua import Account, CallAnswered, CallEnded, IncomingCall, UaEvent
+from wcs.sip.ua import Account, CallAnswered, CallEnded, IncomingCall, RegistrationChanged, UaEvent
 from wcs.timers import TimerConfig
 
 from .test_sip_endpoint import SDP, Recorder
@@ -372,16 +374,136 @@ def test_websocket_client_gets_responses_and_requests_on_its_connection() -> Non
     run(main)
 
 
-def test_requests_to_a_websocket_peer_without_connection_fail() -> None:
+def test_websocket_connection_refused_fails_with_the_reason() -> None:
     async def main() -> None:
         rec = Recorder()
         b = await create_sip_endpoint("127.0.0.1", 0, rec, timers=FAST)
         try:
             b.invite(Account("bob", "127.0.0.1"), "sip:alice@127.0.0.1:9;transport=ws", SDP)
             end = await rec.wait_for(CallEnded)
-            assert isinstance(end, CallEnded) and end.reason == (
-                "no WebSocket connection from 127.0.0.1:9 (we only accept such connections)")
+            assert isinstance(end, CallEnded) and (end.cause, end.status) == ("failed", 503)
+            assert end.reason == "WebSocket connection to 127.0.0.1:9 failed: Connection refused"
         finally:
             b.close()
+            await b.wait_closed()
+
+    run(main)
+
+
+# -- our endpoint as the WebSocket client (RFC 7118)
+
+
+def test_websocket_we_open_carries_the_call_both_ways() -> None:
+    async def main() -> None:
+        a, rec_a, trace_a, b, rec_b, trace_b = await pair(ws_port=0)
+        try:
+            ws = b.listeners["ws"]
+            target = f"sip:bob@127.0.0.1:{ws.port};transport=ws"
+            session = a.invite(Account("alice", f"127.0.0.1:{ws.port}"), target, SDP)
+            await rec_a.wait_for(CallAnswered)
+            a.cancel_or_bye(session)
+            await rec_a.wait_for(CallEnded)
+            await rec_b.wait_for(CallEnded)
+            assert {t for t, _ in trace_a.lines("send")} == {"ws"}
+            [invite] = trace_b.messages("recv", b"INVITE")
+            # RFC 7118 Appendix B.1: A has no WS address: a .invalid host, no port; §5.2 transport=ws
+            host = invite.top_via.host
+            assert host.endswith(".invalid") and invite.top_via.port is None
+            assert invite.top_via.transport == "WS"
+            assert invite.headers.get("Contact") == f"<sip:alice@{host};transport=ws>"
+            # one connection, opened by A (not inbound), known by B's listener address
+            [conn] = a.connections.values()
+            assert conn.key == Address("127.0.0.1", ws.port, "ws") and not conn.inbound
+            # B reaches A over that connection (what a registrar does with the binding's source)
+            [peer] = b.connections
+            b.invite(Account("bob", "127.0.0.1"), f"sip:alice@127.0.0.1:{peer.port};transport=ws", SDP)
+            incoming = await rec_a.wait_for(IncomingCall)
+            assert isinstance(incoming, IncomingCall)
+            assert list(a.connections) == [Address("127.0.0.1", ws.port, "ws")]
+            session = a._pool._session
+            assert session is not None
+        finally:
+            a.close()
+            b.close()
+            await a.wait_closed()
+        assert session.closed   # closing the pool closed aiohttp's client session
+
+    run(main)
+
+
+def test_websocket_over_tls_verifies_the_server_like_tls(tmp_path: Path) -> None:
+    async def main() -> None:
+        cert, key = make_cert(tmp_path)
+        rec_b = Recorder()
+        b = await create_sip_endpoint("127.0.0.1", 0, rec_b, timers=FAST, wss_port=0,
+                                      tls=TlsSettings(cert_file=cert, key_file=key))
+        rec_b.react = answering([b])
+        port = b.listeners["wss"].port
+        target = f"sip:bob@127.0.0.1:{port};transport=wss"
+        try:
+            for settings, expect in ((TlsSettings(), CallEnded), (TlsSettings(ca_file=cert), CallAnswered)):
+                rec_a, trace_a = Recorder(), Trace()
+                a = await create_sip_endpoint("127.0.0.1", 0, rec_a, timers=FAST, trace=trace_a, tls=settings)
+                try:
+                    a.invite(Account("alice", f"127.0.0.1:{port}"), target, SDP)
+                    done = await rec_a.wait_for(CallAnswered | CallEnded)  # type: ignore[arg-type]
+                    assert isinstance(done, expect), done
+                    if isinstance(done, CallEnded):
+                        assert done.reason.startswith(
+                            f"WebSocket (TLS) connection to 127.0.0.1:{port} failed: "
+                            "certificate verify failed: self-signed certificate")
+                    else:
+                        [invite] = trace_a.messages("send", b"INVITE")
+                        assert invite.top_via.transport == "WSS"
+                        # §5.2: "ws" is the URI transport value for WSS too
+                        assert (invite.headers.get("Contact") or "").endswith(".invalid;transport=ws>")
+                finally:
+                    a.close()
+                    await a.wait_closed()
+        finally:
+            b.close()
+
+    run(main)
+
+
+async def plain_websocket_server() -> tuple[web.AppRunner, int]:
+    """An aiohttp server on 127.0.0.1 that upgrades ``/nosip`` without selecting a subprotocol."""
+    async def upgrade(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()          # offers nothing: the client's "sip" is not selected
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/nosip", upgrade)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/nosip", "the server did not accept the WebSocket subprotocol 'sip' (it answered none; RFC 7118 §4.1)"),
+    ("/", "WebSocket handshake refused: HTTP 404 instead of 101 Switching Protocols "
+          "(is the WebSocket path right?)"),
+])
+def test_websocket_server_without_the_sip_subprotocol_is_refused(path: str, reason: str) -> None:
+    async def main() -> None:
+        runner, port = await plain_websocket_server()
+        rec = Recorder()
+        a = await create_sip_endpoint("127.0.0.1", 0, rec, timers=FAST, ws_path=path)
+        try:
+            a.register(Account("alice", "127.0.0.1", password="pw",
+                               proxy=Address("127.0.0.1", port, "ws")))
+            changed = await rec.wait_for(RegistrationChanged)
+            assert (changed.state, changed.status) == ("failed", 503)
+            assert changed.reason == f"WebSocket connection to 127.0.0.1:{port} failed: {reason}"
+            assert a.connections == {}
+        finally:
+            a.close()
+            await a.wait_closed()
+            await runner.cleanup()
 
     run(main)

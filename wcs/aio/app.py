@@ -143,6 +143,7 @@ class GatewayServer:
             self.media.close()
         if self.sip is not None:
             self.sip.close()
+            await self.sip.wait_closed()
 
     # ------------------------------------------------------------------ inputs
 

@@ -9,7 +9,10 @@ events to the owner's callback and re-arms the single timer handle at ``ua.get_t
 One endpoint owns a UDP socket, a TCP listener (same port by default), optionally a TLS
 listener (with a certificate) and WS/WSS listeners (RFC 7118), and a
 :class:`~wcs.aio.sip_stream.ConnectionPool` of connections by peer address, reused for
-requests and responses.  The UA is told our address per transport (Via sent-by and
+requests and responses.  The pool also opens WS/WSS connections to servers (RFC 7118
+client side, ``ws_path``): with no WS listener of ours, Via and Contact then carry a
+``.invalid`` host and the server reaches us over that connection (see
+``wcs/sip/transport_select.py``).  The UA is told our address per transport (Via sent-by and
 Contact follow the transport a request really takes) and the RFC 3261 §18.1.1 size
 limit; the decisions are the core's (``wcs/sip/transport_select.py``).
 
@@ -59,7 +62,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     def __init__(self, on_event: EventCallback, trace: TraceCallback | None = None, *,
                  tls: TlsSettings | None = None, connect_timeout: float = 10.0,
-                 idle_timeout: float = 600.0) -> None:
+                 idle_timeout: float = 600.0, ws_path: str = "/") -> None:
         self._on_event = on_event
         self._trace = trace
         self._loop = asyncio.get_running_loop()
@@ -71,7 +74,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._timer_at: float | None = None
         self._tls = tls or TlsSettings()
         self._pool = ConnectionPool(self, client_context(self._tls), connect_timeout=connect_timeout,
-                                    idle_timeout=idle_timeout)
+                                    idle_timeout=idle_timeout, ws_path=ws_path)
         self._servers: list[asyncio.Server] = []
         self._ws: list[WsListener] = []
         self._server_names: dict[Address, str] = {}
@@ -158,6 +161,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._pool.close()
         if self._transport is not None:
             self._transport.close()
+
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: wait until the WebSocket client session is closed too."""
+        await self._pool.wait_closed()
 
     # ------------------------------------------------------------ UDP (asyncio callbacks)
 
@@ -366,13 +373,15 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
                               dns_servers: Sequence[str] | None = None,
                               connect_timeout: float = 10.0,
                               idle_timeout: float = 600.0,
+                              ws_path: str = "/",
                               config: UaConfig | None = None) -> SipEndpoint:
     """Bind the SIP sockets on ``local_host`` and attach a UserAgent.
 
     UDP on ``local_port`` (0 = any port); TCP (``tcp``) on ``tcp_port``, by default the
     UDP port; TLS on ``tls_port`` (default UDP port + 1, any port when ``local_port`` is
     0) when ``tls`` has a certificate; WS/WSS (RFC 7118) on ``ws_port``/``wss_port`` when
-    given (WSS needs the certificate).  Outgoing TLS works without a listener.
+    given (WSS needs the certificate).  Outgoing TLS, WS and WSS work without a listener;
+    ``ws_path`` is the HTTP path of the WebSocket connections we open (RFC 7118).
 
     ``config`` sets the UA's call features (100rel, session timers, keep-alive pings).
     The UA advertises ``advertised_host`` in Via and Contact (required when bound to a
@@ -385,7 +394,7 @@ async def create_sip_endpoint(local_host: str, local_port: int, on_event: EventC
     loop = asyncio.get_running_loop()
     settings = tls or TlsSettings()
     endpoint = SipEndpoint(on_event, trace, tls=settings, connect_timeout=connect_timeout,
-                           idle_timeout=idle_timeout)
+                           idle_timeout=idle_timeout, ws_path=ws_path)
     udp_sock, tcp_sock = await _bind_pair(local_host, local_port, tcp and tcp_port is None)
     try:
         udp_transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=udp_sock)

@@ -1,24 +1,34 @@
-"""SIP over TCP and TLS: one protocol object per connection and a pool keyed by peer address.
+"""SIP over TCP, TLS and WebSocket: one object per connection and a pool keyed by peer address.
 
 Theory of operation
 -------------------
 Every connection, accepted or opened by us, is known by its peer's
-:class:`~wcs.sip.transport.Address` (IP, port, "tcp"/"tls"); the
+:class:`~wcs.sip.transport.Address` (IP, port, "tcp"/"tls"/"ws"/"wss"); the
 :class:`ConnectionPool` maps those to live connections, so a response to a request that
 came in on a connection goes back on it (RFC 3261 §18.2.2: the UA core addresses it to
 the request's source) and requests to a server reuse the connection opened before
 (§18.1.1).  A send to an address without a connection opens one; what is sent meanwhile
 waits in order.  If the connection cannot be opened (refused, unreachable, timed out,
-TLS handshake or certificate check failed), the owner's ``connection_failed(dest,
-reason)`` says so and the queued data is dropped: the UA fails the transactions.
+TLS handshake or certificate check failed, WebSocket handshake refused or without the
+``sip`` subprotocol), the owner's ``connection_failed(dest, reason)`` says so and the
+queued data is dropped: the UA fails the transactions.
+
+WebSocket connections (RFC 7118) are opened with aiohttp's client (one
+``ClientSession`` per pool, made on first use and closed with the pool) to
+``ws[s]://host:port<ws_path>``; WSS verifies the server with the same client TLS
+context and server name as TLS.  See :mod:`wcs.aio.sip_ws` for the framing.  A send to
+a ``ws`` address where we hold a ``wss`` connection to the same host and port uses it:
+RFC 7118 §5.2 has one URI transport value for both, so a Record-Route of a WSS server
+may well say ``transport=ws``.
 
 Each :class:`StreamConnection` frames its byte stream with a
 :class:`~wcs.sip.parser.StreamParser` (§18.3, Content-Length).  A message whose framing
 is sound but whose content is bad goes to the owner as raw bytes (the UA answers it
 400); a framing error closes that connection only.  Each CRLFCRLF keep-alive is
 answered with CRLF (RFC 5626 §4.4.1).  Connections unused for ``idle_timeout`` seconds
-are closed by a sweep (the pool re-opens them on demand), except WebSocket connections
-clients opened: nobody can open those again from our side.
+are closed by a sweep (the pool re-opens them on demand), except WebSocket connections:
+nobody can open a client's again from our side, and the server reaches us through ours
+(our WebSocket Contact is not reachable, RFC 7118 Appendix B.1).
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ import asyncio
 import logging
 import os
 import ssl
-from collections.abc import Mapping
-from typing import Protocol, cast
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol, cast
+
+import aiohttp
 
 from wcs.sip.errors import SipParseError
 from wcs.sip.message import Message
@@ -37,6 +49,7 @@ from wcs.sip.transport import Address
 from wcs.sip.transport_select import host_port
 
 from .sip_tls import describe_tls_error
+from .sip_ws import WsConnectError, open_ws_connection
 
 __all__ = ["ConnectionPool", "PoolOwner", "PooledConnection", "StreamConnection"]
 
@@ -140,10 +153,14 @@ class ConnectionPool:
     """Live SIP connections by peer address; opens, reuses and sweeps them."""
 
     def __init__(self, owner: PoolOwner, client_tls: ssl.SSLContext, *, connect_timeout: float = 10.0,
-                 idle_timeout: float = 600.0) -> None:
+                 idle_timeout: float = 600.0, ws_path: str = "/") -> None:
         self.owner = owner
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
+        #: the HTTP path of the WebSocket connections we open (``ws://host:port/path``)
+        self.ws_path = ws_path if ws_path.startswith("/") else "/" + ws_path
+        self._session: aiohttp.ClientSession | None = None
+        self._closing: list[asyncio.Task[None]] = []
         #: streams closed because of framing errors (garbage)
         self.garbage = 0
         self._client_tls = client_tls
@@ -163,19 +180,20 @@ class ConnectionPool:
         return self._connections
 
     def send(self, dest: Address, data: bytes, server_name: str | None = None) -> None:
-        """Send on the connection to ``dest``, opening one (TCP/TLS) when there is none."""
+        """Send on the connection to ``dest``, opening one (TCP/TLS/WS/WSS) when there is none."""
         if self._closed:
             return
         conn = self._connections.get(dest)
+        if (conn is None or conn.closing) and dest.transport == "ws":
+            conn = self._connections.get(dest._replace(transport="wss"))   # see the module docstring
         if conn is not None and not conn.closing:
             conn.send(data)
             return
         if dest in self._connecting:
             self._connecting[dest].append(data)
             return
-        if dest.transport not in ("tcp", "tls"):
-            self.owner.connection_failed(dest, f"no {_LABEL.get(dest.transport, dest.transport)} connection "
-                                               f"from {host_port(dest)} (we only accept such connections)")
+        if dest.transport not in _LABEL:
+            self.owner.connection_failed(dest, f"transport {dest.transport} not available")
             return
         self._connecting[dest] = [data]
         task = self._loop.create_task(self._connect(dest, server_name))
@@ -184,13 +202,21 @@ class ConnectionPool:
 
     async def _connect(self, dest: Address, server_name: str | None) -> None:
         tls = dest.transport == "tls"
+        conn: PooledConnection
         try:
-            _, conn = await asyncio.wait_for(self._loop.create_connection(
-                lambda: StreamConnection(self, dest.transport, dest), dest.host, dest.port,
-                ssl=self._client_tls if tls else None,
-                server_hostname=(server_name or dest.host) if tls else None), self.connect_timeout)
+            if dest.transport in ("ws", "wss"):
+                conn = await asyncio.wait_for(open_ws_connection(
+                    self, self._ws_session(), dest, path=self.ws_path, context=self._client_tls,
+                    server_name=server_name), self.connect_timeout)
+            else:
+                _, conn = await asyncio.wait_for(self._loop.create_connection(
+                    lambda: StreamConnection(self, dest.transport, dest), dest.host, dest.port,
+                    ssl=self._client_tls if tls else None,
+                    server_hostname=(server_name or dest.host) if tls else None), self.connect_timeout)
         except TimeoutError:
             reason = f"timed out after {self.connect_timeout:g} s"
+        except WsConnectError as exc:
+            reason = str(exc)
         except ssl.SSLError as exc:
             reason = describe_tls_error(exc)
         except OSError as exc:   # asyncio's message repeats the address; the errno says it all
@@ -209,6 +235,18 @@ class ConnectionPool:
             self.owner.connection_failed(dest, f"{_LABEL[dest.transport]} connection to {host_port(dest)} "
                                                f"failed: {reason}")
 
+    def _ws_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # no overall timeout: connect_timeout bounds the handshake, the connection lives on
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the pool cancels when it closes (a WebSocket reader)."""
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def add(self, conn: PooledConnection) -> None:
         """A connection is up (accepted, or opened by us)."""
         old = self._connections.get(conn.key)
@@ -226,9 +264,10 @@ class ConnectionPool:
     def _sweep_idle(self) -> None:
         self._sweep = None
         limit = self.now() - self.idle_timeout
-        # clients' WebSocket connections stay: nobody can call them back
+        # WebSocket connections stay: nobody can open a client's again, and servers reach us
+        # through ours (module docstring)
         for conn in [c for c in self._connections.values() if c.last_used <= limit
-                     and not (c.inbound and c.key.transport in ("ws", "wss"))]:
+                     and c.key.transport not in ("ws", "wss")]:
             log.debug("SIP: closing idle connection with %s/%s", host_port(conn.key), conn.key.transport)
             conn.close()
             self.remove(conn)
@@ -241,9 +280,24 @@ class ConnectionPool:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        for task in self._tasks:
-            task.cancel()
         for conn in list(self._connections.values()):
             conn.close()
+        writers = [w for c in self._connections.values() if (w := getattr(c, "writer", None)) is not None]
+        for task in self._tasks:
+            task.cancel()
         self._connections.clear()
         self._connecting.clear()
+        if self._session is not None:
+            self._closing.append(self._loop.create_task(self._close_session(self._session, writers)))
+            self._session = None
+
+    async def _close_session(self, session: aiohttp.ClientSession, writers: list[asyncio.Task[None]]) -> None:
+        # let the WebSocket writers send their close frames first (bounded)
+        if writers:
+            await asyncio.wait(writers, timeout=1.0)
+        await session.close()
+
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: wait until the WebSocket client session is closed."""
+        while self._closing:
+            await self._closing.pop()
