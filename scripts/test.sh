@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-APT_PACKAGES=(kamailio kamailio-tls-modules baresip-core baresip chromium sox libsox-fmt-all
+APT_PACKAGES=(kamailio kamailio-tls-modules kamailio-websocket-modules baresip-core baresip chromium sox libsox-fmt-all
               iproute2 util-linux openssl libopus0 libbcg729-0 libspeex1 procps rtpengine-daemon)
 WEBSDK_VERSION=2.0.276
 WEBSDK_DIR=$ROOT/.cache/websdk

@@ -3,13 +3,15 @@
 The config is tests/data/interop/kamailio.cfg (from the loopback rig, see SOURCES.md there):
 UDP+TCP on `udp_port` (5060), TLS on `tls_port` (5061) with a self-signed certificate made here with
 openssl, digest auth against static users 1001..1004 (password "pass" + user) and gw/passgw,
-in-memory location table. Usage::
+in-memory location table. tests/data/interop/kamailio-ws.cfg (``config=WS_CONFIG``) adds SIP over
+WebSocket (RFC 7118) on `ws_port` (5066) with nathelper for WebSocket clients. Usage::
 
     kam = Kamailio(workdir)            # or Kamailio(workdir, udp_port=5160, tls_port=5161)
     kam.start()                        # config check, start, wait until it answers OPTIONS
     kam.registrations()                # {"1001": ["sip:1001@127.0.0.1:5070;…"], …} from `kamcmd ul.dump`
     kam.wait_registered("1001", 5)     # contacts of a user, or RigError after 5 s
     kam.stop()
+    Kamailio(workdir, udp_port=5260, ws_port=5266, tls=False, config=WS_CONFIG)   # + ws://…:5266/
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from .common import LOOPBACK, REPO_ROOT, ManagedProcess, RigError, file_size, read_tail, wait_until
 
 CONFIG = REPO_ROOT / "tests" / "data" / "interop" / "kamailio.cfg"
+WS_CONFIG = REPO_ROOT / "tests" / "data" / "interop" / "kamailio-ws.cfg"
 USERS = {"1001": "pass1001", "1002": "pass1002", "1003": "pass1003", "1004": "pass1004",
          "gw": "passgw"}
 
@@ -61,11 +64,13 @@ def options_ping(port: int, timeout: float = 0.3, host: str = LOOPBACK) -> str |
 
 class Kamailio:
     def __init__(self, workdir: Path, *, udp_port: int = 5060, tls_port: int = 5061,
-                 tls: bool = True) -> None:
+                 tls: bool = True, ws_port: int = 5066, config: Path = CONFIG) -> None:
         self.workdir = Path(workdir)
         self.udp_port = udp_port
         self.tls_port = tls_port
         self.tls = tls
+        self.ws_port = ws_port
+        self.config = config
         self.ctl = f"unix:{self.workdir}/kamailio_ctl"
         self.log_path = self.workdir / "kamailio.log"
         self.cert = self.workdir / "cert.pem"
@@ -75,10 +80,12 @@ class Kamailio:
 
     # --- life cycle -----------------------------------------------------------------------------
     def _render_config(self) -> Path:
-        text = CONFIG.read_text()
+        text = self.config.read_text()
         for host in ("127.0.0.1", "localhost"):
             text = text.replace(f"{host}:5061", f"{host}:{self.tls_port}")
             text = text.replace(f"{host}:5060", f"{host}:{self.udp_port}")
+        text = text.replace("127.0.0.1:5066", f"127.0.0.1:{self.ws_port}")
+        text = text.replace("$Rp != 5066", f"$Rp != {self.ws_port}")
         path = self.workdir / "kamailio.cfg"
         path.write_text(text)
         return path
