@@ -23,6 +23,10 @@ def conn(**fields: object) -> ConnectionRequest:
     ({"sipOutboundProxy": "pbx.local:5080", "sipPort": ""}, "udp", Address("pbx.local", 5080, "udp")),
     ({"sipOutboundProxy": "[2001:db8::1]", "sipPort": "5062"}, "udp", Address("2001:db8::1", 5062, "udp")),
     ({"sipDomain": "10.0.0.1:5090"}, "tcp", Address("10.0.0.1", 5090, "tcp")),
+    # RFC 7118 §5.5: 80 for WS, 443 for WSS
+    ({"sipOutboundProxy": "127.0.0.1"}, "ws", Address("127.0.0.1", 80, "ws")),
+    ({"sipOutboundProxy": "127.0.0.1;transport=wss"}, "udp", Address("127.0.0.1", 443, "wss")),
+    ({"sipOutboundProxy": "127.0.0.1:8088;transport=ws"}, "udp", Address("127.0.0.1", 8088, "ws")),
 ])
 def test_where_requests_go(fields: dict[str, object], transport: str, proxy: Address) -> None:
     assert account_from_connection(conn(**fields), transport).proxy == proxy
@@ -32,7 +36,7 @@ def test_refused_identities_name_the_field() -> None:
     with pytest.raises(IdentityError) as info:
         account_from_connection(conn(sipOutboundProxy="127.0.0.1;transport=sctp"))
     assert (info.value.field, info.value.reason) == (
-        "sipOutboundProxy", "Invalid sipOutboundProxy: transport 'sctp' is not udp, tcp or tls")
+        "sipOutboundProxy", "Invalid sipOutboundProxy: transport 'sctp' is not udp, tcp, tls, ws or wss")
     with pytest.raises(IdentityError) as info:
         account_from_connection(conn(sipLogin="10 01"))
     assert info.value.reason == ("Invalid sipLogin: '10 01' contains characters not allowed in a SIP user "

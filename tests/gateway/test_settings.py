@@ -45,7 +45,8 @@ def test_properties_with_wcs_names() -> None:
     ("no equals sign", "line 1: expected key=value, got 'no equals sign'"),
     ("sip_prack=maybe", "SIP settings: prack must be off, supported or required, not 'maybe'"),
     ("min_se=30", "SIP settings: min_se must be at least 90 seconds (RFC 4028 §5)"),
-    ("sip_transport=sctp", "setting sip_transport: expected udp, tcp or tls, got 'sctp'"),
+    ("sip_transport=sctp", "setting sip_transport: expected udp, tcp, tls, ws or wss, got 'sctp'"),
+    ("sip_ws_path=ws", "setting sip_ws_path: expected an absolute HTTP path such as /ws, got 'ws'"),
 ])
 def test_bad_settings_name_the_key(line: str, message: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -69,3 +70,9 @@ def test_sip_feature_settings() -> None:
     config = s.ua_config()
     assert config.session_expires is None and config.keepalive_interval == 30.0
     assert s.sip_transport == "tls"
+
+
+def test_sip_over_websocket_settings() -> None:
+    s = apply(Settings(), load_properties("sip_transport=WSS\nsip_ws_path=/sip"))
+    assert (s.sip_transport, s.sip_ws_path) == ("wss", "/sip")
+    assert Settings().sip_ws_path == "/"

@@ -98,7 +98,8 @@ class GatewayServer:
             settings.address, settings.sip_port, self._on_sip_event, advertised_host=self.address,
             user_agent=settings.user_agent, tcp_port=settings.sip_tcp_port, tls=tls,
             tls_port=settings.sip_tls_port, mtu_threshold=settings.sip_mtu_threshold,
-            dns_servers=list(settings.dns_servers) or None, config=settings.ua_config())
+            dns_servers=list(settings.dns_servers) or None, ws_path=settings.sip_ws_path,
+            config=settings.ua_config())
         self.media = MediaManager(settings, certificate, self.address, self._on_media_event)
         self.gateway = Gateway(settings, self.sip.ua, self.media)
         if settings.rest_hook_url:

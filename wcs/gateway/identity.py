@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from ..errors import RemoteProtocolError
 from ..sip.errors import SipParseError
+from ..sip.locate import default_port
 from ..sip.transport import Address
 from ..sip.uacore import Account
 from ..sip.uri import is_valid_user, parse_uri
@@ -97,8 +98,8 @@ def _split_transport(text: str, default: str, field: str) -> tuple[str, str]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "transport":
             transport = value.strip().lower()
-    if transport not in ("udp", "tcp", "tls"):
-        raise IdentityError(field, f"transport {transport!r} is not udp, tcp or tls")
+    if transport not in ("udp", "tcp", "tls", "ws", "wss"):
+        raise IdentityError(field, f"transport {transport!r} is not udp, tcp, tls, ws or wss")
     return host, transport
 
 
@@ -107,8 +108,9 @@ def account_from_connection(conn: ConnectionRequest, transport: str = "udp") -> 
 
     Where requests go: the outbound proxy when one is given, else the domain; on
     ``sipPort`` or the port in that host; over ``transport`` unless the outbound proxy
-    says ``;transport=tcp|tls|udp``.  With no port anywhere, an IP address gets 5060 (5061
-    over TLS) and a host name port 0: it is located through DNS (RFC 3263: NAPTR, SRV).
+    says ``;transport=udp|tcp|tls|ws|wss``.  With no port anywhere, an IP address gets 5060
+    (5061 over TLS, 80/443 over WS/WSS: RFC 7118 §5.5) and a host name port 0: it is
+    located through DNS (RFC 3263: NAPTR, SRV).
     """
     user = _user(conn.sipLogin, "sipLogin")
     auth_user = _user(conn.sipAuthenticationName, "sipAuthenticationName") \
@@ -124,7 +126,7 @@ def account_from_connection(conn: ConnectionRequest, transport: str = "udp") -> 
         proxy_host, proxy_port = domain_host, domain_port
     port = port or proxy_port
     if port is None:
-        port = (5061 if transport == "tls" else 5060) if _is_ip(proxy_host) else 0
+        port = default_port(transport) if _is_ip(proxy_host) else 0
     display = conn.sipVisibleName or None
     if display is not None and any(c in display for c in "\r\n\x00"):
         raise IdentityError("sipVisibleName", "it contains line breaks")

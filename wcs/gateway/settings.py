@@ -72,8 +72,11 @@ class Settings:
     sip_port: int = 5070
     media_port_from: int = 31000
     media_port_to: int = 32000
-    #: transport toward the SIP side unless the browser's outbound proxy says ";transport=…"
+    #: transport toward the SIP side unless the browser's outbound proxy says ";transport=…":
+    #: udp, tcp, tls, or ws/wss (SIP over WebSocket to the PBX, RFC 7118)
     sip_transport: str = "udp"
+    #: HTTP path of the SIP WebSocket connections we open (ws/wss)
+    sip_ws_path: str = "/"
     #: TCP listener (default: the SIP port) and TLS listener (default: SIP port + 1, when
     #: a certificate is set); our TLS certificate and key (PEM)
     sip_tcp_port: int | None = None
@@ -207,9 +210,12 @@ class Settings:
             raise SettingsError("the media port range needs at least 4 ports")
         if self.keep_alive_interval <= 0 or self.keep_alive_probes < 1:
             raise SettingsError("keep_alive interval and probes must be positive")
-        if self.sip_transport not in ("udp", "tcp", "tls"):
-            raise SettingsError(f"setting sip_transport: expected udp, tcp or tls, "
+        if self.sip_transport not in ("udp", "tcp", "tls", "ws", "wss"):
+            raise SettingsError(f"setting sip_transport: expected udp, tcp, tls, ws or wss, "
                                 f"got {self.sip_transport!r}")
+        if not self.sip_ws_path.startswith("/") or any(c in self.sip_ws_path for c in " \r\n?#"):
+            raise SettingsError(f"setting sip_ws_path: expected an absolute HTTP path such as /ws, "
+                                f"got {self.sip_ws_path!r}")
         if not 200 <= self.sip_mtu_threshold <= 65535:
             raise SettingsError("setting sip_mtu_threshold: expected 200-65535")
         if self.sip_srtp not in ("off", "optional", "mandatory"):
@@ -252,6 +258,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "user_agent": ("user_agent", str.strip),
     "sip_transport": ("sip_transport", lambda s: s.strip().lower()),
     "sip_use_tls": ("sip_transport", lambda s: "tls" if _bool(s) else "udp"),  # the WCS name
+    "sip_ws_path": ("sip_ws_path", str.strip),
     "sip_tcp_port": ("sip_tcp_port", _port),
     "sip_tls_port": ("sip_tls_port", _port),
     "sip_tls_cert_file": ("sip_tls_cert_file", str.strip),
