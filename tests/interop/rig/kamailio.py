@@ -38,8 +38,8 @@ def module_dir() -> str:
         for d in sorted(glob.glob(pattern)):
             if Path(d, "tm.so").exists():
                 return d
-    raise RigError("Kamailio modules (tm.so) not found: install the Debian packages kamailio and "
-                   "kamailio-tls-modules (./scripts/test.sh does)")
+    raise RigError("Kamailio modules (tm.so) not found: install the Debian packages kamailio, "
+                   "kamailio-tls-modules and kamailio-websocket-modules (./scripts/test.sh does)")
 
 
 def options_ping(port: int, timeout: float = 0.3, host: str = LOOPBACK) -> str | None:
