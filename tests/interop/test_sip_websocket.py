@@ -1,7 +1,8 @@
 """Our SIP endpoint as a SIP WebSocket client (RFC 7118) against a real Kamailio with its
 websocket module (tests/data/interop/kamailio-ws.cfg: ws://127.0.0.1:5266/, UDP 5260) and a
 baresip registered over UDP: REGISTER with digest over ws (the binding shows in ``ul.dump``),
-a call from us to baresip and a call from baresip to us, both over our WebSocket connection.
+a call from us to baresip and a call from baresip to us, both over our WebSocket connection;
+and the gateway with ``sip_transport=ws`` registering and calling for a browser.
 
 Our Via and Contact carry a ``.invalid`` host (RFC 7118 Appendix B.1); Kamailio reaches us
 through the connection (nathelper: fix_nated_register, add_contact_alias, handle_ruri_alias).
@@ -24,8 +25,10 @@ from wcs.sip.ua import Account, CallAnswered, CallEnded, IncomingCall, Registrat
 
 from .conftest import RigLog
 from .rig.baresip import Baresip
+from .rig.browser import Phone
 from .rig.common import RigError
 from .rig.kamailio import WS_CONFIG, Kamailio
+from .test_call_scenarios import BARESIP_HZ, CALL_TERMINAL, check_browser_audio
 from .test_sip_transports import LOOPBACK, SDP, Recorder, Trace, endpoint, run
 
 pytestmark = pytest.mark.interop
@@ -180,3 +183,21 @@ def test_call_from_baresip_reaches_us_over_our_websocket(ws_kamailio: Kamailio, 
             await ep.wait_closed()
 
     run(main)
+
+
+def test_gateway_registers_and_calls_over_websocket(ws_kamailio: Kamailio,
+                                                    udp_baresip: Callable[..., Baresip],
+                                                    make_gateway: Any, phone: Phone) -> None:
+    """Chromium + the WebSDK ⇄ gateway (sip_transport=ws) ⇄ Kamailio's WebSocket ⇄ baresip on UDP."""
+    bob = udp_baresip("1002", tone_hz=BARESIP_HZ, answermode="auto")
+    gateway = make_gateway(extra_args=["--set", "sip_transport=ws", "--set", "sip_ws_path=/sip"])
+    phone.connect(url=gateway.ws_url, login="1001", auth_name="1001", password="pass1001",
+                  domain=DOMAIN, outbound_proxy=LOOPBACK, port=str(ws_kamailio.ws_port),
+                  register_required=True)
+    phone.wait_event("session", "REGISTERED", 15, fail_on=("FAILED", "DISCONNECTED"))
+    [contact] = ws_kamailio.registrations()["1001"]
+    assert ".invalid;" in contact and contact.endswith(";transport=ws"), contact
+    call_id = phone.call("1002")
+    phone.wait_event("call", "ESTABLISHED", 20, call_id=call_id, fail_on=CALL_TERMINAL)
+    assert bob.wait_event("CALL_ESTABLISHED", 5), bob.event_types()
+    check_browser_audio(phone, BARESIP_HZ)
