@@ -304,19 +304,19 @@ class TransactionLayer:
 
     def _hold_for_failover(self, event: TransactionEvent) -> bool:
         """Keep a failure from the TU when another address can be tried (RFC 3263 §4.3)."""
-        if isinstance(event, TransportFailure):
-            reason = event.reason
-        elif isinstance(event, TransactionTimeout):
-            reason = "no response"
-        elif isinstance(event, ResponseReceived) and event.response.status == 503:
-            reason = f"503 {event.response.reason}".rstrip()
-        else:
+        if isinstance(event, (StrayResponse, RequestReceived)):
             return False
         txn = event.transaction
         if not isinstance(txn, ClientTransaction):
             return False
-        if txn.last_response is not None and txn.last_response is not getattr(event, "response", None):
+        if isinstance(event, ResponseReceived):
+            if event.response.status != 503:
+                return False
+            reason = f"503 {event.response.reason}".rstrip()
+        elif txn.last_response is not None:
             return False   # a timeout or transport failure after a response: that server is alive
+        else:
+            reason = "no response" if isinstance(event, TransactionTimeout) else event.reason
         rest = self._alternatives.pop(txn, None)
         if not rest:
             return False
